@@ -1,0 +1,1 @@
+"""The command layer: pydantic command models, one handler per command, the CLI."""

@@ -1,0 +1,168 @@
+"""The `support-ledger` command line: parse, call one handler or query, print.
+
+Every subcommand takes `--db URL` (else SUPPORT_LEDGER_DB, else sqlite:///support-ledger.db)
+and `--actor NAME` (else SUPPORT_LEDGER_ACTOR, else the OS user). A user's mistake ends in
+one line on stderr naming the field or rule, and exit status 1 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TextIO
+
+from commands import render
+from commands.bus import apply_line
+from commands.models import command_schema
+from ledger.application import DEFAULT_DB_URL, SupportLedger
+from ledger.errors import InvalidCommandError, LedgerError
+from ledger.timeutil import parse_instant, utc_now
+from projections.history import client_history
+
+
+class UserError(Exception):
+    """A mistake on the command line; printed as one line, exit status 1."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (LedgerError, UserError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
+
+# --- the parser ---------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", default=argparse.SUPPRESS, help="database URL (sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME)")
+    common.add_argument("--actor", default=argparse.SUPPRESS, help="who is recording (default: $SUPPORT_LEDGER_ACTOR or the OS user)")
+    parser = argparse.ArgumentParser(
+        prog="support-ledger",
+        description="Event-sourced billing and entitlement ledger for technical-support contracts.",
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
+
+    apply = sub.add_parser("apply", parents=[common], help="apply a JSON Lines command file ('-' for stdin)")
+    apply.add_argument("file")
+    apply.set_defaults(run=run_apply)
+
+    schema = sub.add_parser("schema", parents=[common], help="print the JSON Schema of a command line")
+    schema.set_defaults(run=run_schema)
+
+    history = sub.add_parser("history", parents=[common], help="a client's events in record order")
+    history.add_argument("client_id")
+    _add_query_options(history)
+    history.set_defaults(run=run_history)
+    return parser
+
+
+def _add_query_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--known-at", type=_instant_argument("--known-at"), default=None,
+                        help="answer from what was recorded at or before this instant (default: now)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def _instant_argument(option: str) -> Callable[[str], datetime]:
+    def parse(text: str) -> datetime:
+        try:
+            return parse_instant(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant") from None
+    parse.__name__ = option
+    return parse
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+def database_url(args: argparse.Namespace) -> str:
+    return getattr(args, "db", None) or os.environ.get("SUPPORT_LEDGER_DB") or DEFAULT_DB_URL
+
+
+def actor(args: argparse.Namespace) -> str:
+    return getattr(args, "actor", None) or os.environ.get("SUPPORT_LEDGER_ACTOR") or getpass.getuser()
+
+
+@contextmanager
+def open_ledger(args: argparse.Namespace) -> Iterator[SupportLedger]:
+    url = database_url(args)
+    try:
+        ledger = SupportLedger(url)
+    except LedgerError:
+        raise
+    except Exception as error:  # the store could not be opened: say which and why
+        raise UserError(f"--db: cannot open {url}: {_first_line(error)}") from None
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    who = actor(args)
+    rejected = 0
+    with _open_input(args.file) as lines, open_ledger(args) as ledger:
+        for number, text in enumerate(lines, start=1):
+            if not text.strip():
+                continue
+            outcome = apply_line(ledger, text, who)
+            rejected += outcome.status == "rejected"
+            print(json.dumps({"line": number, "command_id": outcome.command_id,
+                              "status": outcome.status, "error": outcome.error},
+                             ensure_ascii=False), flush=True)
+    return 1 if rejected else 0
+
+
+@contextmanager
+def _open_input(path: str) -> Iterator[TextIO]:
+    if path == "-":
+        yield sys.stdin
+        return
+    try:
+        handle = open(path, encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"file: cannot read {path}: {error.strerror}") from None
+    with handle:
+        yield handle
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(command_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def run_history(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        document = client_history(ledger, args.client_id, args.known_at or utc_now())
+    return _print(args, document, render.history)
+
+
+def _print(args: argparse.Namespace, document: dict[str, Any], table: Callable[[dict[str, Any]], None]) -> int:
+    if args.json:
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+    else:
+        table(document)
+    return 0
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

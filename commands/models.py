@@ -1,0 +1,318 @@
+"""One pydantic model per CONTRACT.md command. Validated before any aggregate is touched;
+the JSON Schema of `Command` documents the command-file format (`support-ledger schema`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter
+
+from ledger.timeutil import in_moscow, parse_instant, parse_period
+from ledger.vocabulary import (
+    CATEGORIES,
+    EXCLUDED_CATEGORIES,
+    Activity,
+    CalendarDayKind,
+    Channel,
+    Purpose,
+)
+
+# --- field types --------------------------------------------------------------------------
+
+
+def _instant(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return in_moscow(value)
+    if not isinstance(value, str):
+        raise ValueError("an instant is an ISO 8601 string, e.g. 2025-03-14T10:30:00+03:00")
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 instant") from None
+
+
+def _day(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or len(value) != 10:
+        raise ValueError("a date is a string YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+def _money(value: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if not isinstance(value, str):
+        raise ValueError('money is a decimal string with at most two places, e.g. "1500.00"')
+    text = value.strip()
+    if not text or not all(c.isdigit() or c == "." for c in text) or text.count(".") > 1:
+        raise ValueError(f"{value!r} is not a non-negative amount of roubles")
+    amount = Decimal(text)
+    if amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ValueError(f"{value!r} has more than two decimal places")
+    return amount
+
+
+def _period(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a period is a string YYYY-MM")
+    parse_period(value)
+    return value.strip()
+
+
+Instant = Annotated[datetime, BeforeValidator(_instant), Field(json_schema_extra={"format": "date-time"})]
+Day = Annotated[date, BeforeValidator(_day)]
+Money = Annotated[Decimal, BeforeValidator(_money), Field(json_schema_extra={"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"})]
+Period = Annotated[str, BeforeValidator(_period), Field(json_schema_extra={"pattern": r"^\d{4}-(0[1-9]|1[0-2])$"})]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+Minutes = Annotated[int, Field(strict=True, ge=1, le=1440)]
+# Any string is accepted here so that the aggregate can refuse an excluded kind of work
+# citing its clause (I-3, R-EXC-1/2); the schema lists the categories that are support.
+CategoryName = Annotated[
+    str,
+    Field(json_schema_extra={"enum": list(CATEGORIES), "x-excluded": EXCLUDED_CATEGORIES}),
+]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+    def content_sha256(self) -> str:
+        """What makes two sends of a command_id the same command (CONTRACT.md idempotency)."""
+        content = self.model_dump(mode="json", exclude={"command_id"})
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --- the catalog ---------------------------------------------------------------------------
+
+
+class ReleaseVersion(Command):
+    command: Literal["ReleaseVersion"]
+    product: Name
+    version: Name
+    released_on: Day
+
+
+class PublishPriceList(Command):
+    command: Literal["PublishPriceList"]
+    effective_from: Day
+    norm_hour: Money
+    priority_month: Money
+
+
+class OverrideCalendarDay(Command):
+    command: Literal["OverrideCalendarDay"]
+    date: Day
+    kind: CalendarDayKind
+    reason: Text
+
+
+# --- clients ---------------------------------------------------------------------------------
+
+
+class RegisterClient(Command):
+    command: Literal["RegisterClient"]
+    client_id: Name
+    name: Name
+    at: Instant | None = None  # extension: when the client was registered; default now
+
+
+class IssueLicense(Command):
+    command: Literal["IssueLicense"]
+    client_id: Name
+    license_id: Name
+    product: Name
+    issued_on: Day
+
+
+class HandOverLicenseKey(Command):
+    command: Literal["HandOverLicenseKey"]
+    client_id: Name
+    license_id: Name
+    at: Instant
+
+
+class StartImplementation(Command):
+    command: Literal["StartImplementation"]
+    client_id: Name
+    at: Instant
+
+
+class FinishImplementation(Command):
+    command: Literal["FinishImplementation"]
+    client_id: Name
+    at: Instant
+
+
+class RegisterPersonalConfiguration(Command):
+    command: Literal["RegisterPersonalConfiguration"]
+    client_id: Name
+    configuration_id: Name
+    at: Instant
+
+
+class StartPilot(Command):
+    command: Literal["StartPilot"]
+    client_id: Name
+    pilot_id: Name
+    at: Instant
+    contract: Name
+
+
+class EndPilot(Command):
+    command: Literal["EndPilot"]
+    client_id: Name
+    pilot_id: Name
+    at: Instant
+
+
+class AssignEngineer(Command):
+    command: Literal["AssignEngineer"]
+    client_id: Name
+    engineer: Name
+    at: Instant
+
+
+class SubscribePriority(Command):
+    command: Literal["SubscribePriority"]
+    client_id: Name
+    subscription_id: Name
+    at: Instant
+
+
+class CancelPriority(Command):
+    command: Literal["CancelPriority"]
+    client_id: Name
+    subscription_id: Name
+    at: Instant
+
+
+# --- tickets ----------------------------------------------------------------------------------
+
+
+class OpenTicket(Command):
+    command: Literal["OpenTicket"]
+    ticket_id: Name
+    client_id: Name
+    at: Instant
+    channel: Channel
+    subject: Text
+    category: CategoryName
+    product: Name
+    version: Name
+    build: Name | None = None
+    description: Text | None = None
+    screenshot: Text | None = None
+
+
+class ClassifyTicket(Command):
+    command: Literal["ClassifyTicket"]
+    ticket_id: Name
+    category: CategoryName
+    at: Instant
+    reason: Text
+
+
+class ConfirmBug(Command):
+    command: Literal["ConfirmBug"]
+    ticket_id: Name
+    at: Instant
+
+
+class RejectBug(Command):
+    command: Literal["RejectBug"]
+    ticket_id: Name
+    at: Instant
+    category: CategoryName
+    reason: Text
+
+
+class LogTime(Command):
+    command: Literal["LogTime"]
+    ticket_id: Name
+    entry_id: Name
+    engineer: Name
+    started_at: Instant
+    minutes: Minutes
+    activity: Activity
+    purpose: Purpose | None = None
+
+
+class CorrectTime(Command):
+    command: Literal["CorrectTime"]
+    ticket_id: Name
+    entry_id: Name
+    minutes: Minutes
+    reason: Text
+
+
+class VoidTime(Command):
+    command: Literal["VoidTime"]
+    ticket_id: Name
+    entry_id: Name
+    reason: Text
+
+
+class RespondToTicket(Command):
+    command: Literal["RespondToTicket"]
+    ticket_id: Name
+    at: Instant
+
+
+class ResolveTicket(Command):
+    command: Literal["ResolveTicket"]
+    ticket_id: Name
+    at: Instant
+
+
+class ReopenTicket(Command):
+    command: Literal["ReopenTicket"]
+    ticket_id: Name
+    at: Instant
+
+
+# --- invoices ---------------------------------------------------------------------------------
+
+
+class IssueInvoice(Command):
+    command: Literal["IssueInvoice"]
+    client_id: Name
+    period: Period
+    at: Instant
+
+
+AnyCommand = Annotated[
+    Union[
+        ReleaseVersion, PublishPriceList, OverrideCalendarDay,
+        RegisterClient, IssueLicense, HandOverLicenseKey, StartImplementation,
+        FinishImplementation, RegisterPersonalConfiguration, StartPilot, EndPilot,
+        AssignEngineer, SubscribePriority, CancelPriority,
+        OpenTicket, ClassifyTicket, ConfirmBug, RejectBug, LogTime, CorrectTime, VoidTime,
+        RespondToTicket, ResolveTicket, ReopenTicket,
+        IssueInvoice,
+    ],
+    Field(discriminator="command"),
+]
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(AnyCommand)
+COMMAND_NAMES: tuple[str, ...] = tuple(
+    model.model_fields["command"].annotation.__args__[0]  # type: ignore[union-attr]
+    for model in AnyCommand.__origin__.__args__  # type: ignore[attr-defined]
+)
+
+
+def command_schema() -> dict[str, Any]:
+    """The JSON Schema of one line of a command file."""
+    schema = COMMAND_ADAPTER.json_schema()
+    schema["title"] = "support-ledger command (one JSON object per line)"
+    return schema

@@ -1,0 +1,44 @@
+"""What every ledger aggregate shares: readable stream ids and event dispatch."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import singledispatchmethod
+from typing import Any, Self
+
+from eventsourcing.domain import BaseAggregate
+
+from ledger.errors import InvalidCommandError
+from ledger.events import LedgerCreated, LedgerEvent
+
+
+class LedgerAggregate(BaseAggregate[str]):
+    """An aggregate whose id is its stream name, e.g. `ticket/T-1` (so event ids read
+    `ticket/T-1#3`). State changes only in `when`, called for new and replayed events."""
+
+    # No class-level annotations here: the library would turn the class into a dataclass.
+    stream_prefix = ""
+    client_id = None  # the client every event of this aggregate concerns
+
+    @classmethod
+    def stream_for(cls, key: str) -> str:
+        return f"{cls.stream_prefix}/{key}"
+
+    @classmethod
+    def _start(cls, event_class: type[LedgerCreated], key: str, **fields: Any) -> Self:
+        return cls._create(event_class, id=cls.stream_for(key), **fields)
+
+    def _record(self, event_class: type[LedgerEvent], **fields: Any) -> None:
+        self.trigger_event(event_class, client_id=self.client_id, **fields)
+
+    @singledispatchmethod
+    def when(self, event: LedgerEvent) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot apply {type(event).__name__}")
+
+
+def require_not_before(at: datetime, earliest: datetime, *, field: str, what: str) -> None:
+    """Refuse an instant earlier than the fact it follows (e.g. ending before starting)."""
+    if at < earliest:
+        raise InvalidCommandError(
+            f"{at.isoformat()} is before {what} ({earliest.isoformat()})", field=field
+        )

@@ -1,0 +1,71 @@
+"""The catalog: product versions (R-WTY-5), price lists (I-6), calendar overrides (I-1)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from ledger.aggregates.base import LedgerAggregate
+from ledger.errors import AlreadyExistsError
+from ledger.events import CalendarDayOverridden, CatalogOpened, PriceListPublished, VersionReleased
+
+
+class Catalog(LedgerAggregate):
+    """One per ledger: the facts every client's entitlements and bills are computed from."""
+
+    stream_prefix = "catalog"
+    KEY = "main"
+
+    @classmethod
+    def open(cls) -> Catalog:
+        return cls._start(CatalogOpened, cls.KEY)
+
+    def release_version(self, product: str, version: str, released_on: date) -> None:
+        if (product, version) in self.releases:
+            raise AlreadyExistsError(
+                f"{product} {version} was already released on "
+                f"{self.releases[product, version].isoformat()}",
+                field="version",
+            )
+        self._record(VersionReleased, product=product, version=version, released_on=released_on)
+
+    def publish_price_list(
+        self, effective_from: date, norm_hour: Decimal, priority_month: Decimal
+    ) -> None:
+        """A later publication for the same or an earlier date is a correction (I-6)."""
+        if self.price_lists.get(effective_from) == (norm_hour, priority_month):
+            raise AlreadyExistsError(
+                f"this price list is already in force from {effective_from.isoformat()}",
+                field="effective_from",
+            )
+        self._record(
+            PriceListPublished,
+            effective_from=effective_from,
+            norm_hour=norm_hour,
+            priority_month=priority_month,
+        )
+
+    def override_calendar_day(self, day: date, kind: str, reason: str) -> None:
+        if self.calendar_overrides.get(day, (None, None))[0] == kind:
+            raise AlreadyExistsError(
+                f"{day.isoformat()} is already overridden as {kind}", field="date"
+            )
+        self._record(CalendarDayOverridden, day=day, kind=kind, reason=reason)
+
+    @LedgerAggregate.when.register
+    def _(self, event: CatalogOpened) -> None:
+        self.releases: dict[tuple[str, str], date] = {}
+        self.price_lists: dict[date, tuple[Decimal, Decimal]] = {}
+        self.calendar_overrides: dict[date, tuple[str, str]] = {}
+
+    @LedgerAggregate.when.register
+    def _(self, event: VersionReleased) -> None:
+        self.releases[event.product, event.version] = event.released_on
+
+    @LedgerAggregate.when.register
+    def _(self, event: PriceListPublished) -> None:
+        self.price_lists[event.effective_from] = (event.norm_hour, event.priority_month)
+
+    @LedgerAggregate.when.register
+    def _(self, event: CalendarDayOverridden) -> None:
+        self.calendar_overrides[event.day] = (event.kind, event.reason)

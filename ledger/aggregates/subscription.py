@@ -1,0 +1,108 @@
+"""The client's priority-support account: paid subscriptions (R-PTP-1), the free first
+month (R-PTP-6) and pilot coverage (R-PTP-7). Coverage intervals are derived from it (I-7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ledger.aggregates.base import LedgerAggregate, require_not_before
+from ledger.errors import AlreadyExistsError, ConflictingStateError, NotFoundError
+from ledger.events import (
+    PilotCoverageEnded,
+    PilotCoverageGranted,
+    PriorityAccountOpened,
+    PriorityCancelled,
+    PriorityFreeMonthGranted,
+    PrioritySubscribed,
+)
+from ledger.rules.coverage import free_priority_month
+
+
+@dataclass
+class Interval:
+    """Half-open [starts_at, ends_at); open-ended while ends_at is None (I-7)."""
+
+    starts_at: datetime
+    ends_at: datetime | None = None
+
+    def is_open_at(self, at: datetime) -> bool:
+        return self.ends_at is None or self.ends_at > at
+
+
+class Subscription(LedgerAggregate):
+    stream_prefix = "priority"
+
+    @classmethod
+    def open_for(cls, client_id: str) -> Subscription:
+        return cls._start(PriorityAccountOpened, client_id, client_id=client_id)
+
+    def subscribe(self, subscription_id: str, at: datetime) -> None:
+        if subscription_id in self.paid:
+            raise AlreadyExistsError(
+                f"subscription {subscription_id!r} already exists", field="subscription_id"
+            )
+        for other_id, other in self.paid.items():
+            if other.is_open_at(at) or other.starts_at >= at:
+                raise ConflictingStateError(
+                    f"paid priority subscription {other_id!r} would overlap one starting "
+                    f"{at.isoformat()}",
+                    rule="R-PTP-1",
+                )
+        self._record(PrioritySubscribed, subscription_id=subscription_id, at=at)
+
+    def cancel(self, subscription_id: str, at: datetime) -> None:
+        interval = self.paid.get(subscription_id)
+        if interval is None:
+            raise NotFoundError(
+                f"client {self.client_id!r} has no subscription {subscription_id!r}",
+                field="subscription_id",
+            )
+        if interval.ends_at is not None:
+            raise ConflictingStateError(
+                f"subscription {subscription_id!r} was already cancelled at "
+                f"{interval.ends_at.isoformat()}",
+                field="subscription_id",
+            )
+        require_not_before(at, interval.starts_at, field="at", what="the subscription started")
+        self._record(PriorityCancelled, subscription_id=subscription_id, at=at)
+
+    def grant_free_month(self, license_id: str, handover_at: datetime) -> None:
+        """R-PTP-6: once per client, on the first licence key handover."""
+        if self.free_month is not None:
+            return
+        starts_at, ends_at = free_priority_month(handover_at)
+        self._record(PriorityFreeMonthGranted, license_id=license_id, starts_at=starts_at, ends_at=ends_at)
+
+    def grant_pilot_coverage(self, pilot_id: str, starts_at: datetime) -> None:
+        self._record(PilotCoverageGranted, pilot_id=pilot_id, starts_at=starts_at)
+
+    def end_pilot_coverage(self, pilot_id: str, ends_at: datetime) -> None:
+        self._record(PilotCoverageEnded, pilot_id=pilot_id, ends_at=ends_at)
+
+    @LedgerAggregate.when.register
+    def _(self, event: PriorityAccountOpened) -> None:
+        self.client_id = event.client_id
+        self.paid: dict[str, Interval] = {}
+        self.free_month: tuple[str, Interval] | None = None
+        self.pilots: dict[str, Interval] = {}
+
+    @LedgerAggregate.when.register
+    def _(self, event: PrioritySubscribed) -> None:
+        self.paid[event.subscription_id] = Interval(event.at)
+
+    @LedgerAggregate.when.register
+    def _(self, event: PriorityCancelled) -> None:
+        self.paid[event.subscription_id].ends_at = event.at
+
+    @LedgerAggregate.when.register
+    def _(self, event: PriorityFreeMonthGranted) -> None:
+        self.free_month = (event.license_id, Interval(event.starts_at, event.ends_at))
+
+    @LedgerAggregate.when.register
+    def _(self, event: PilotCoverageGranted) -> None:
+        self.pilots[event.pilot_id] = Interval(event.starts_at)
+
+    @LedgerAggregate.when.register
+    def _(self, event: PilotCoverageEnded) -> None:
+        self.pilots[event.pilot_id].ends_at = event.ends_at

@@ -1,0 +1,107 @@
+"""The ledger application: one store, the aggregates in it, and atomic saves.
+
+Its methods follow the library's rhythm — get, act (in the command handlers), save — and
+translate the library's errors into the ledger's own at this boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from ledger.aggregates import Catalog, Client, CommandReceipt, Invoice, Subscription, Ticket
+from ledger.aggregates.base import LedgerAggregate
+from ledger.errors import NotFoundError
+from ledger.events import LedgerEvent
+from ledger.persistence import IndexRow, environment_for
+
+DEFAULT_DB_URL = "sqlite:///support-ledger.db"
+
+A = TypeVar("A", bound=LedgerAggregate)
+
+
+class ConcurrentWriteError(Exception):
+    """Another writer saved one of the same aggregates first; the command can be retried."""
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event as the store recorded it: the fact, plus when and by whom it was recorded."""
+
+    event: LedgerEvent
+    event_id: str
+    notification_id: int
+    recorded_at: datetime
+
+    @property
+    def type(self) -> str:
+        return type(self.event).__name__
+
+
+class SupportLedger(Application[str]):
+    name = "SupportLedger"
+
+    def __init__(self, url: str = DEFAULT_DB_URL, env: dict[str, str] | None = None):
+        self.url = url
+        super().__init__(env={**environment_for(url), **(env or {})})
+
+    # --- getting aggregates ---------------------------------------------------------------
+
+    def find(self, cls: type[A], key: str) -> A | None:
+        try:
+            return self.repository.get(cls.stream_for(key))  # type: ignore[return-value]
+        except AggregateNotFoundError:
+            return None
+
+    def get(self, cls: type[A], key: str, *, field: str, what: str) -> A:
+        found = self.find(cls, key)
+        if found is None:
+            raise NotFoundError(f"unknown {what} {key!r}", field=field)
+        return found
+
+    def client(self, client_id: str) -> Client:
+        return self.get(Client, client_id, field="client_id", what="client")
+
+    def subscription(self, client_id: str) -> Subscription:
+        return self.get(Subscription, client_id, field="client_id", what="client")
+
+    def ticket(self, ticket_id: str) -> Ticket:
+        return self.get(Ticket, ticket_id, field="ticket_id", what="ticket")
+
+    def catalog(self) -> Catalog:
+        return self.find(Catalog, Catalog.KEY) or Catalog.open()
+
+    def receipt(self, command_id: str) -> CommandReceipt | None:
+        return self.find(CommandReceipt, command_id)
+
+    def invoice(self, client_id: str, period: str) -> Invoice | None:
+        return self.find(Invoice, Invoice.key(client_id, period))
+
+    # --- saving ---------------------------------------------------------------------------
+
+    def save_atomically(self, *aggregates: LedgerAggregate) -> None:
+        """Save every aggregate a command touched in one transaction, or none of them."""
+        try:
+            self.save(*aggregates)
+        except IntegrityError as error:
+            raise ConcurrentWriteError(str(error)) from error
+
+    # --- reading the record ---------------------------------------------------------------
+
+    def recorded_events(
+        self, *, client_id: str | None = None, known_at: datetime | None = None
+    ) -> list[RecordedEvent]:
+        """Events in record order, optionally only one client's, optionally only those
+        recorded at or before `known_at` (I-9)."""
+        rows: list[IndexRow] = self.recorder.select_indexed(  # type: ignore[attr-defined]
+            client_id=client_id, recorded_lte=known_at
+        )
+        return [self._decode(row) for row in rows]
+
+    def _decode(self, row: IndexRow) -> RecordedEvent:
+        event: Any = self.mapper.to_domain_event(row.stored_event())
+        return RecordedEvent(event, row.event_id, row.notification_id, row.recorded_at)

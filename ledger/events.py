@@ -1,0 +1,348 @@
+"""Every fact the ledger records: immutable, past-tense, explicit.
+
+This module is the API of the past. Stored events are found again by their topic
+(`ledger.events:<ClassName>`), so a class here is never renamed or deleted; when a payload
+changes, its `class_version` goes up and an `upcast_vN_vN+1` classmethod turns the older
+stored payload into the newer one (see `ledger.persistence.LedgerMapper`).
+
+Each event carries:
+- its valid time — when it happened in the world — named by `valid_time_field`
+  and read uniformly as `valid_at`;
+- `client_id` — the client the fact concerns (None for catalog facts);
+- `actor` and `command_id` — who recorded it, under which command (CONTRACT.md `--actor`);
+- `timestamp` — when the aggregate produced it. The record time proper comes from the
+  store, which stamps it in the same transaction (`ledger.persistence`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from ledger.context import current_actor, current_command_id
+from ledger.timeutil import in_moscow, start_of_day
+from ledger.vocabulary import Activity, CalendarDayKind, Category, Channel, Purpose
+
+
+class LedgerEvent(BaseModel, CanMutateAggregate[str]):
+    """A fact about one aggregate. Subclasses name the field that holds their valid time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    class_version: ClassVar[int] = 1
+    valid_time_field: ClassVar[str]
+
+    originator_id: str
+    originator_version: int
+    timestamp: datetime
+    client_id: str | None = None
+    actor: str = Field(default_factory=current_actor)
+    command_id: str | None = Field(default_factory=current_command_id)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return in_moscow(value)
+
+    @property
+    def valid_at(self) -> datetime:
+        """When the fact holds in the world (valid time), as an aware instant."""
+        value = getattr(self, self.valid_time_field)
+        if isinstance(value, datetime):
+            return value
+        if isinstance(value, date):
+            return start_of_day(value)
+        raise TypeError(f"{type(self).__name__}.{self.valid_time_field} is not a time")
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.when(self)
+
+    def payload(self) -> dict[str, Any]:
+        """The domain fields, without the envelope every event shares."""
+        return self.model_dump(mode="json", exclude=_ENVELOPE)
+
+
+_ENVELOPE = {
+    "originator_id",
+    "originator_version",
+    "timestamp",
+    "originator_topic",
+    "actor",
+    "command_id",
+}
+
+
+class LedgerCreated(LedgerEvent, CanInitAggregate[str]):
+    """The first event of an aggregate."""
+
+    originator_topic: str
+
+
+# --- the catalog: versions, price lists, calendar overrides ------------------------------
+
+
+class CatalogOpened(LedgerCreated):
+    valid_time_field = "timestamp"
+
+
+class VersionReleased(LedgerEvent):
+    """R-WTY-5, I-2: a product version officially released on a date."""
+
+    valid_time_field = "released_on"
+    product: str
+    version: str
+    released_on: date
+
+
+class PriceListPublished(LedgerEvent):
+    """R-STP-2, R-PTP-1, I-6: prices in force from 00:00 Moscow on `effective_from`."""
+
+    valid_time_field = "effective_from"
+    effective_from: date
+    norm_hour: Decimal
+    priority_month: Decimal
+
+
+class CalendarDayOverridden(LedgerEvent):
+    """I-1: a day the support calendar treats otherwise than the holidays package says."""
+
+    valid_time_field = "day"
+    day: date
+    kind: CalendarDayKind
+    reason: str
+
+
+# --- the client -------------------------------------------------------------------------
+
+
+class ClientRegistered(LedgerCreated):
+    """A client became known to the ledger.
+
+    class_version 2 added `registered_at` (the valid time); a v1 payload is upcast by
+    taking the moment the event was produced.
+    """
+
+    class_version = 2
+    valid_time_field = "registered_at"
+    name: str
+    registered_at: AwareDatetime
+
+    @classmethod
+    def upcast_v1_v2(cls, state: dict[str, Any]) -> None:
+        state["registered_at"] = state["timestamp"]
+
+
+class LicenseIssued(LedgerEvent):
+    valid_time_field = "issued_on"
+    license_id: str
+    product: str
+    issued_on: date
+
+
+class LicenseKeyHandedOver(LedgerEvent):
+    """R-PTP-6 counts the free priority month from this instant."""
+
+    valid_time_field = "at"
+    license_id: str
+    at: AwareDatetime
+
+
+class ImplementationStarted(LedgerEvent):
+    """R-PTP-2: priority support is mandatory while an implementation is in progress."""
+
+    valid_time_field = "at"
+    at: AwareDatetime
+
+
+class ImplementationFinished(LedgerEvent):
+    valid_time_field = "at"
+    at: AwareDatetime
+
+
+class PersonalConfigurationRegistered(LedgerEvent):
+    """R-PTP-3: supporting a personal configuration needs priority support."""
+
+    valid_time_field = "at"
+    configuration_id: str
+    at: AwareDatetime
+
+
+class PilotStarted(LedgerEvent):
+    """R-PTP-7: a pilot project under contract."""
+
+    valid_time_field = "at"
+    pilot_id: str
+    at: AwareDatetime
+    contract: str
+
+
+class PilotEnded(LedgerEvent):
+    valid_time_field = "at"
+    pilot_id: str
+    at: AwareDatetime
+
+
+class EngineerAssigned(LedgerEvent):
+    """R-PTP-5: the dedicated support engineer."""
+
+    valid_time_field = "at"
+    engineer: str
+    at: AwareDatetime
+
+
+# --- priority coverage (the Subscription aggregate) --------------------------------------
+
+
+class PriorityAccountOpened(LedgerCreated):
+    """The client's priority-support account, opened with the client."""
+
+    valid_time_field = "timestamp"
+
+
+class PrioritySubscribed(LedgerEvent):
+    """R-PTP-1: a paid monthly priority subscription starts."""
+
+    valid_time_field = "at"
+    subscription_id: str
+    at: AwareDatetime
+
+
+class PriorityCancelled(LedgerEvent):
+    valid_time_field = "at"
+    subscription_id: str
+    at: AwareDatetime
+
+
+class PriorityFreeMonthGranted(LedgerEvent):
+    """R-PTP-6, I-7: free priority from the first licence key handover, one calendar month."""
+
+    valid_time_field = "starts_at"
+    license_id: str
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+
+
+class PilotCoverageGranted(LedgerEvent):
+    """R-PTP-7: free priority for the whole pilot."""
+
+    valid_time_field = "starts_at"
+    pilot_id: str
+    starts_at: AwareDatetime
+
+
+class PilotCoverageEnded(LedgerEvent):
+    valid_time_field = "ends_at"
+    pilot_id: str
+    ends_at: AwareDatetime
+
+
+# --- tickets ----------------------------------------------------------------------------
+
+
+class TicketOpened(LedgerCreated):
+    valid_time_field = "at"
+    ticket_id: str
+    at: AwareDatetime
+    channel: Channel
+    subject: str
+    category: Category
+    product: str
+    version: str
+    build: str | None = None
+    description: str | None = None
+    screenshot: str | None = None
+
+
+class TicketClassified(LedgerEvent):
+    """I-3: the engineer's (re)classification; the latest known applies to all the work."""
+
+    valid_time_field = "at"
+    category: Category
+    at: AwareDatetime
+    reason: str
+
+
+class BugConfirmed(LedgerEvent):
+    """R-WTY-2, R-WTY-4: the suspected bug is a product bug."""
+
+    valid_time_field = "at"
+    at: AwareDatetime
+
+
+class BugRejected(LedgerEvent):
+    """I-3, I-4: not a product bug; the ticket takes a new category."""
+
+    valid_time_field = "at"
+    at: AwareDatetime
+    category: Category
+    reason: str
+
+
+class TimeLogged(LedgerEvent):
+    """I-4: a piece of work on a ticket."""
+
+    valid_time_field = "started_at"
+    entry_id: str
+    engineer: str
+    started_at: AwareDatetime
+    minutes: int
+    activity: Activity
+    purpose: Purpose | None = None
+
+
+class TimeCorrected(LedgerEvent):
+    """A correction of a logged entry: a new fact about the same work (valid then)."""
+
+    valid_time_field = "entry_started_at"
+    entry_id: str
+    minutes: int
+    reason: str
+    entry_started_at: AwareDatetime
+
+
+class TimeVoided(LedgerEvent):
+    valid_time_field = "entry_started_at"
+    entry_id: str
+    reason: str
+    entry_started_at: AwareDatetime
+
+
+class TicketResponded(LedgerEvent):
+    valid_time_field = "at"
+    at: AwareDatetime
+
+
+class TicketResolved(LedgerEvent):
+    valid_time_field = "at"
+    at: AwareDatetime
+
+
+class TicketReopened(LedgerEvent):
+    valid_time_field = "at"
+    at: AwareDatetime
+
+
+# --- invoices ---------------------------------------------------------------------------
+
+
+class InvoiceIssued(LedgerCreated):
+    """I-9: an invoice for a period, frozen from this moment."""
+
+    valid_time_field = "at"
+    period: str
+    at: AwareDatetime
+
+
+# --- command receipts (idempotency) -----------------------------------------------------
+
+
+class CommandAccepted(LedgerCreated):
+    """A command_id was applied; its content hash tells a re-send from a conflicting reuse."""
+
+    valid_time_field = "timestamp"
+    command: str
+    content_sha256: str

@@ -1,0 +1,382 @@
+"""How events reach the store and come back: mapper, transcoder, recorders, database URLs.
+
+Three things here go beyond the eventsourcing library's defaults:
+
+- `LedgerMapper` stores pydantic events as JSON of their fields and rebuilds them through
+  pydantic validation, running the `upcast_vN_vN+1` chain of the event class first. The
+  library's own snapshots (dataclasses) keep the library's encoding.
+- The recorders write, in the same transaction as the events, one row per event in
+  `ledger_event_index`: the client it concerns, its valid time, its actor and command, and
+  its **record time**, stamped by the store while it holds the write lock. Record times are
+  therefore non-decreasing in commit order, so "as known at K" (I-9) never changes once K
+  has passed, even with concurrent writers.
+- `environment_for(url)` turns CONTRACT.md's database URLs into the library's settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    Mapper,
+    StoredEvent,
+    Transcoding,
+    UUIDAsHex,
+)
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.utils import get_topic, resolve_topic
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from ledger.errors import InvalidCommandError
+from ledger.events import LedgerEvent
+
+INDEX_TABLE = "ledger_event_index"
+INDEX_COLUMNS = (
+    "notification_id",
+    "originator_id",
+    "originator_version",
+    "topic",
+    "client_id",
+    "valid_at",
+    "recorded_at",
+    "actor",
+    "command_id",
+)
+
+
+# --- encoding ---------------------------------------------------------------------------
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class LedgerTranscoder(JSONTranscoder):
+    """JSON with the value types the ledger uses (for snapshots; events are plain JSON)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO(), DateAsISO()):
+            self.register(transcoding)
+
+
+@dataclass(frozen=True)
+class IndexedStoredEvent(StoredEvent):
+    """A stored event with the facts the record-time index keeps beside it."""
+
+    client_id: str | None = None
+    valid_at: datetime | None = None
+    actor: str | None = None
+    command_id: str | None = None
+
+
+class LedgerMapper(Mapper[str]):
+    """Pydantic events <-> stored events, with the upcaster chain on the way back."""
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        if not isinstance(domain_event, LedgerEvent):
+            return super().to_stored_event(domain_event)
+        state = domain_event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
+        if domain_event.class_version > 1:
+            state["class_version"] = domain_event.class_version
+        return IndexedStoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=get_topic(type(domain_event)),
+            state=self._seal(self.transcoder.encode(state)),
+            client_id=domain_event.client_id,
+            valid_at=domain_event.valid_at,
+            actor=domain_event.actor,
+            command_id=domain_event.command_id,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        cls = resolve_topic(stored_event.topic)
+        if not (isinstance(cls, type) and issubclass(cls, LedgerEvent)):
+            return super().to_domain_event(stored_event)
+        state: dict[str, Any] = self.transcoder.decode(self._unseal(stored_event.state))
+        version = state.pop("class_version", 1)
+        while version < cls.class_version:
+            getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
+            version += 1
+        state["originator_id"] = stored_event.originator_id
+        state["originator_version"] = stored_event.originator_version
+        return cls.model_validate(state)
+
+    def _seal(self, data: bytes) -> bytes:
+        if self.compressor:
+            data = self.compressor.compress(data)
+        if self.cipher:
+            data = self.cipher.encrypt(data)
+        return data
+
+    def _unseal(self, data: bytes) -> bytes:
+        if self.cipher:
+            data = self.cipher.decrypt(data)
+        if self.compressor:
+            data = self.compressor.decompress(data)
+        return data
+
+
+# --- the record-time index --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """What the store knows about one recorded event, besides its payload."""
+
+    notification_id: int
+    originator_id: str
+    originator_version: int
+    topic: str
+    client_id: str | None
+    valid_at: datetime
+    recorded_at: datetime
+    actor: str | None
+    command_id: str | None
+    state: bytes
+
+    @property
+    def event_id(self) -> str:
+        """A stable, readable id: the aggregate's stream and the event's position in it."""
+        return f"{self.originator_id}#{self.originator_version}"
+
+    def stored_event(self) -> StoredEvent:
+        return StoredEvent(self.originator_id, self.originator_version, self.topic, self.state)
+
+
+def _index_values(stored: StoredEvent, notification_id: int) -> tuple[Any, ...] | None:
+    if not isinstance(stored, IndexedStoredEvent):
+        return None
+    return (
+        notification_id,
+        stored.originator_id,
+        stored.originator_version,
+        stored.topic,
+        stored.client_id,
+        stored.valid_at,
+        stored.actor,
+        stored.command_id,
+    )
+
+
+def _sqlite_time(instant: datetime) -> str:
+    """Fixed-width UTC text, so that text order is time order in SQLite."""
+    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _from_sqlite_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, plus the record-time index in the same transaction."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {INDEX_TABLE} ("
+            "notification_id INTEGER PRIMARY KEY, originator_id TEXT NOT NULL, "
+            "originator_version INTEGER NOT NULL, topic TEXT NOT NULL, client_id TEXT, "
+            "valid_at TEXT NOT NULL, recorded_at TEXT NOT NULL, actor TEXT, command_id TEXT)",
+            f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_client "
+            f"ON {INDEX_TABLE} (client_id, notification_id)",
+            f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_recorded ON {INDEX_TABLE} (recorded_at)",
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        notification_ids = super()._insert_events(c, stored_events, **kwargs)
+        rows = [
+            values
+            for stored, n in zip(stored_events, notification_ids or (), strict=True)
+            if (values := _index_values(stored, n)) is not None
+        ]
+        if rows:
+            # The insert above holds SQLite's write lock: no other writer is between the
+            # last record time and this one, so taking the max keeps them non-decreasing.
+            c.execute(f"SELECT MAX(recorded_at) FROM {INDEX_TABLE}")
+            last = c.fetchone()[0]
+            recorded_at = max(_sqlite_time(datetime.now(timezone.utc)), last or "")
+            c.executemany(
+                f"INSERT INTO {INDEX_TABLE} VALUES (?,?,?,?,?,?,?,?,?)",
+                [(*r[:5], _sqlite_time(r[5]), recorded_at, *r[6:]) for r in rows],
+            )
+        return notification_ids
+
+    def select_indexed(
+        self, *, client_id: str | None = None, recorded_lte: datetime | None = None
+    ) -> list[IndexRow]:
+        where, params = ["1=1"], []
+        if client_id is not None:
+            where.append("i.client_id = ?")
+            params.append(client_id)
+        if recorded_lte is not None:
+            where.append("i.recorded_at <= ?")
+            params.append(_sqlite_time(recorded_lte))
+        statement = (
+            f"SELECT i.*, e.state FROM {INDEX_TABLE} i "
+            f"JOIN {self.events_table_name} e ON e.rowid = i.notification_id "
+            f"WHERE {' AND '.join(where)} ORDER BY i.notification_id"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(statement, params)
+            return [
+                IndexRow(
+                    notification_id=row["notification_id"],
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    client_id=row["client_id"],
+                    valid_at=_from_sqlite_time(row["valid_at"]),
+                    recorded_at=_from_sqlite_time(row["recorded_at"]),
+                    actor=row["actor"],
+                    command_id=row["command_id"],
+                    state=row["state"],
+                )
+                for row in c.fetchall()
+            ]
+
+
+class LedgerPostgresRecorder(PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder, plus the record-time index in the same transaction."""
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        schema = Identifier(self.datastore.schema)
+        index = Identifier(INDEX_TABLE)
+        self.sql_create_statements += [
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{index} ("
+                "notification_id bigint PRIMARY KEY, originator_id text NOT NULL, "
+                "originator_version bigint NOT NULL, topic text NOT NULL, client_id text, "
+                "valid_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL, "
+                "actor text, command_id text)"
+            ).format(schema=schema, index=index),
+            SQL(
+                "CREATE INDEX IF NOT EXISTS {name} ON {schema}.{index} (client_id, notification_id)"
+            ).format(name=Identifier(f"{INDEX_TABLE}_client"), schema=schema, index=index),
+            SQL("CREATE INDEX IF NOT EXISTS {name} ON {schema}.{index} (recorded_at)").format(
+                name=Identifier(f"{INDEX_TABLE}_recorded"), schema=schema, index=index
+            ),
+        ]
+        self._select_record_time = SQL(
+            "SELECT GREATEST(clock_timestamp(), MAX(recorded_at)) AS recorded_at "
+            "FROM {schema}.{index}"
+        ).format(schema=schema, index=index)
+        self._insert_index_row = SQL(
+            "INSERT INTO {schema}.{index} VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        ).format(schema=schema, index=index)
+        self._select_indexed = SQL(
+            "SELECT i.*, e.state FROM {schema}.{index} i "
+            "JOIN {schema}.{events} e ON e.notification_id = i.notification_id "
+        ).format(schema=schema, index=index, events=Identifier(self.events_table_name))
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        rows = [
+            values
+            for stored, n in zip(stored_events, notification_ids or (), strict=True)
+            if (values := _index_values(stored, n)) is not None
+        ]
+        if rows:
+            # Still inside the EXCLUSIVE table lock the library takes for inserts, so
+            # record times are non-decreasing in commit order.
+            curs.execute(self._select_record_time)
+            recorded_at = curs.fetchone()["recorded_at"]  # type: ignore[index]
+            curs.executemany(
+                self._insert_index_row, [(*r[:6], recorded_at, *r[6:]) for r in rows]
+            )
+        return notification_ids
+
+    def select_indexed(
+        self, *, client_id: str | None = None, recorded_lte: datetime | None = None
+    ) -> list[IndexRow]:
+        where, params = [SQL("TRUE")], []
+        if client_id is not None:
+            where.append(SQL("i.client_id = %s"))
+            params.append(client_id)
+        if recorded_lte is not None:
+            where.append(SQL("i.recorded_at <= %s"))
+            params.append(recorded_lte)
+        statement = (
+            self._select_indexed
+            + SQL("WHERE ")
+            + SQL(" AND ").join(where)
+            + SQL(" ORDER BY i.notification_id")
+        )
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, params)
+            return [IndexRow(**{**row, "state": bytes(row["state"])}) for row in curs.fetchall()]
+
+
+# --- database URLs ----------------------------------------------------------------------
+
+
+def environment_for(url: str) -> dict[str, str]:
+    """The eventsourcing settings for a CONTRACT.md database URL.
+
+    `sqlite:///PATH` is the embedded store; `postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME`
+    the production store (trust auth needs no password). An optional `?schema=NAME` keeps
+    the ledger's tables in that PostgreSQL schema (it must exist).
+    """
+    common = {
+        "MAPPER_TOPIC": get_topic(LedgerMapper),
+        "TRANSCODER_TOPIC": get_topic(LedgerTranscoder),
+        "ORIGINATOR_ID_TYPE": "text",
+    }
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if not path:
+            raise InvalidCommandError("sqlite URL needs a path: sqlite:///PATH", field="--db")
+        return {
+            **common,
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "APPLICATION_RECORDER_TOPIC": get_topic(LedgerSQLiteRecorder),
+        }
+    if url.startswith(("postgresql://", "postgres://")):
+        parts = urlparse(url)
+        dbname = parts.path.lstrip("/")
+        if not (parts.hostname and dbname):
+            raise InvalidCommandError(
+                "PostgreSQL URL must be postgresql://USER@HOST:PORT/DBNAME", field="--db"
+            )
+        schema = parse_qs(parts.query).get("schema", [""])[0]
+        return {
+            **common,
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": dbname,
+            "POSTGRES_HOST": parts.hostname,
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_SCHEMA": schema,
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "APPLICATION_RECORDER_TOPIC": get_topic(LedgerPostgresRecorder),
+        }
+    raise InvalidCommandError(
+        f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME",
+        field="--db",
+    )
