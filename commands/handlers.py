@@ -47,8 +47,9 @@ def override_calendar_day(cmd: m.OverrideCalendarDay, ledger: SupportLedger) -> 
 def register_client(cmd: m.RegisterClient, ledger: SupportLedger) -> Touched:
     if ledger.find(Client, cmd.client_id) is not None:
         raise AlreadyExistsError(f"client {cmd.client_id!r} is already registered", field="client_id")
-    client = Client.register(cmd.client_id, cmd.name, cmd.at or in_moscow(utc_now()))
-    return [client, Subscription.open_for(cmd.client_id)]
+    registered_at = cmd.at or in_moscow(utc_now())
+    client = Client.register(cmd.client_id, cmd.name, registered_at)
+    return [client, Subscription.open_for(cmd.client_id, registered_at)]
 
 
 def issue_license(cmd: m.IssueLicense, ledger: SupportLedger) -> Touched:

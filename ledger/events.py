@@ -200,7 +200,8 @@ class EngineerAssigned(LedgerEvent):
 class PriorityAccountOpened(LedgerCreated):
     """The client's priority-support account, opened with the client."""
 
-    valid_time_field = "timestamp"
+    valid_time_field = "opened_at"
+    opened_at: AwareDatetime
 
 
 class PrioritySubscribed(LedgerEvent):

@@ -34,8 +34,8 @@ class Subscription(LedgerAggregate):
     stream_prefix = "priority"
 
     @classmethod
-    def open_for(cls, client_id: str) -> Subscription:
-        return cls._start(PriorityAccountOpened, client_id, client_id=client_id)
+    def open_for(cls, client_id: str, opened_at: datetime) -> Subscription:
+        return cls._start(PriorityAccountOpened, client_id, client_id=client_id, opened_at=opened_at)
 
     def subscribe(self, subscription_id: str, at: datetime) -> None:
         if subscription_id in self.paid:

@@ -53,8 +53,9 @@ class CalendarOverride:
     reason: str
 
     def __post_init__(self) -> None:
-        if self.kind not in get_args(OverrideKind):
-            raise ValueError(f"calendar override kind {self.kind!r} is not one of {get_args(OverrideKind)}")
+        kinds = get_args(OverrideKind)
+        if self.kind not in kinds:
+            raise ValueError(f"calendar override kind {self.kind!r} is not one of {kinds}")
 
 
 @dataclass(frozen=True)
@@ -172,10 +173,11 @@ class SupportCalendar:
         weekday that received its day off (R-HRS-3)."""
         weekday_off = self._weekday_given_day_off(day)
         name = "рабочая суббота" if day.weekday() == 5 else "рабочее воскресенье"
-        reason = name if weekday_off is None else f"{name} (выходной перенесён на {weekday_off:%d.%m.%Y})"
+        if weekday_off is not None:
+            name = f"{name} (выходной перенесён на {weekday_off:%d.%m.%Y})"
         if self._is_pre_holiday(day):
-            return SupportDay(day, OPENS, CLOSES_BEFORE_HOLIDAY, f"{reason}, {PRE_HOLIDAY}")
-        return SupportDay(day, OPENS, CLOSES, reason)
+            return SupportDay(day, OPENS, CLOSES_BEFORE_HOLIDAY, f"{name}, {PRE_HOLIDAY}")
+        return SupportDay(day, OPENS, CLOSES, name)
 
     def _is_pre_holiday(self, day: date) -> bool:
         """R-HRS-3, I-1: pre-holiday by the next calendar day, except that a decreed working
