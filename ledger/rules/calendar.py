@@ -9,7 +9,7 @@ microseconds included) and the total is floored to whole minutes once, at the en
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from types import MappingProxyType
@@ -109,7 +109,7 @@ def precedes_statutory_holiday(day: date) -> bool:
 class SupportCalendar:
     """The support calendar of R-HRS-1..3 under I-1, with the ledger's overrides applied.
 
-    Immutable once built: a later override of the same date replaces an earlier one (events
+    Immutable once built. When the overrides name a date twice, the later one wins (events
     arrive in order). The package's holidays are loaded lazily, one object per year, and every
     day is computed once and cached.
     """
@@ -267,7 +267,7 @@ def _is_weekend(day: date) -> bool:
     return day.weekday() >= 5
 
 
-def _dates(first: date, last: date) -> Iterable[date]:
+def _dates(first: date, last: date) -> Iterator[date]:
     """Every day from `first` to `last`, both included."""
     day = first
     while day <= last:
