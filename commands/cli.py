@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TextIO
 
 from commands import render
@@ -23,7 +23,9 @@ from commands.models import command_schema
 from ledger.application import DEFAULT_DB_URL, SupportLedger
 from ledger.errors import InvalidCommandError, LedgerError
 from ledger.timeutil import parse_instant, utc_now
+from projections.entitlements import entitlements
 from projections.history import client_history
+from projections.support_time import hours, sla
 
 
 class UserError(Exception):
@@ -67,6 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("client_id")
     _add_query_options(history)
     history.set_defaults(run=run_history)
+
+    entitlements = sub.add_parser("entitlements", parents=[common], help="what a client is entitled to at an instant")
+    entitlements.add_argument("client_id")
+    entitlements.add_argument("--at", type=_instant_argument("--at"), required=True, help="the valid time T")
+    _add_query_options(entitlements)
+    entitlements.set_defaults(run=run_entitlements)
+
+    hours = sub.add_parser("hours", parents=[common], help="the support calendar, both dates included")
+    hours.add_argument("from_date", type=_date_argument("FROM_DATE"))
+    hours.add_argument("to_date", type=_date_argument("TO_DATE"))
+    _add_query_options(hours)
+    hours.set_defaults(run=run_hours)
+
+    sla = sub.add_parser("sla", parents=[common], help="a ticket's SLA clocks in support minutes")
+    sla.add_argument("ticket_id")
+    _add_query_options(sla)
+    sla.set_defaults(run=run_sla)
     return parser
 
 
@@ -83,6 +102,16 @@ def _instant_argument(option: str) -> Callable[[str], datetime]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant") from None
     parse.__name__ = option
+    return parse
+
+
+def _date_argument(name: str) -> Callable[[str], date]:
+    def parse(text: str) -> date:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+    parse.__name__ = name
     return parse
 
 
@@ -147,8 +176,30 @@ def run_schema(args: argparse.Namespace) -> int:
 
 def run_history(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
-        document = client_history(ledger, args.client_id, args.known_at or utc_now())
+        document = client_history(ledger, args.client_id, known_at(args))
     return _print(args, document, render.history)
+
+
+def run_entitlements(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        document = entitlements(ledger, args.client_id, args.at, known_at(args))
+    return _print(args, document, render.entitlements)
+
+
+def run_hours(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        document = hours(ledger, args.from_date, args.to_date, known_at(args))
+    return _print(args, document, render.hours)
+
+
+def run_sla(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        document = sla(ledger, args.ticket_id, known_at(args))
+    return _print(args, document, render.sla)
+
+
+def known_at(args: argparse.Namespace) -> datetime:
+    return args.known_at or utc_now()
 
 
 def _print(args: argparse.Namespace, document: dict[str, Any], table: Callable[[dict[str, Any]], None]) -> int:

@@ -150,6 +150,12 @@ def log_time(cmd: m.LogTime, ledger: SupportLedger) -> Touched:
         entry_id=cmd.entry_id, engineer=cmd.engineer, started_at=cmd.started_at,
         minutes=cmd.minutes, activity=cmd.activity, purpose=cmd.purpose,
     )
+    # I-4: work no tier allows (R-PTP-3) is refused now, not discovered on the invoice.
+    ticket.tier_of(
+        ticket.entries[cmd.entry_id],
+        ledger.subscription(ticket.client_id).coverage(),
+        ledger.catalog().release_list(),
+    )
     return [ticket]
 
 

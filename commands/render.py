@@ -30,3 +30,37 @@ def history(document: dict[str, Any]) -> None:
                       moment(event["recorded_at"]), event["actor"], facts(event["payload"]))
     console.print(table)
     console.print(f"{len(document['events'])} events")
+
+
+def entitlements(document: dict[str, Any]) -> None:
+    priority = document["priority"]
+    console.print(f"[bold]{document['client_id']}[/] at {document['at']} (as known at {document['known_at']})")
+    state = "active (" + ", ".join(priority["sources"]) + ")" if priority["active"] else "not active"
+    console.print(f"priority support: {state}; engineer: {priority['engineer'] or '—'}")
+    if priority["mandatory"]:
+        console.print("priority is mandatory: " + "; ".join(priority["mandatory_reasons"]))
+    console.print(f"new versions included (R-PTP-4): {'yes' if document['new_versions_included'] else 'no'}")
+    for product, versions in document["warranty_versions"].items():
+        console.print(f"warranty (R-WTY-5) for {product}: {', '.join(versions) or 'no version released'}")
+    table = Table("activity", "service")
+    for activity, service in document["services"].items():
+        table.add_row(activity, service)
+    console.print(table)
+
+
+def hours(document: dict[str, Any]) -> None:
+    table = Table("date", "open", "close", "reason", title="Support hours, Moscow time (R-HRS-1..3, I-1)")
+    for day in document["days"]:
+        table.add_row(day["date"], day["open"] or "closed", day["close"] or "", day["reason"])
+    console.print(table)
+
+
+def sla(document: dict[str, Any]) -> None:
+    table = Table("ticket", "opened", "first response", "minutes", "resolved", "minutes",
+                  title="SLA in support minutes (R-HRS-1..3, I-1)")
+    def cell(value: Any) -> str:
+        return "—" if value is None else str(value)
+    table.add_row(document["ticket_id"], moment(document["opened_at"]),
+                  moment(document["first_response_at"] or "—"), cell(document["minutes_to_first_response"]),
+                  moment(document["resolved_at"] or "—"), cell(document["minutes_to_resolution"]))
+    console.print(table)

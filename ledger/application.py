@@ -93,12 +93,16 @@ class SupportLedger(Application[str]):
     # --- reading the record ---------------------------------------------------------------
 
     def recorded_events(
-        self, *, client_id: str | None = None, known_at: datetime | None = None
+        self,
+        *,
+        client_id: str | None = None,
+        stream: str | None = None,
+        known_at: datetime | None = None,
     ) -> list[RecordedEvent]:
-        """Events in record order, optionally only one client's, optionally only those
-        recorded at or before `known_at` (I-9)."""
+        """Events in record order — optionally only one client's, or one aggregate's — and
+        optionally only those recorded at or before `known_at` (I-9)."""
         rows: list[IndexRow] = self.recorder.select_indexed(  # type: ignore[attr-defined]
-            client_id=client_id, recorded_lte=known_at
+            client_id=client_id, originator_id=stream, recorded_lte=known_at
         )
         return [self._decode(row) for row in rows]
 

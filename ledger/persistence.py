@@ -199,6 +199,8 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_client "
             f"ON {INDEX_TABLE} (client_id, notification_id)",
             f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_recorded ON {INDEX_TABLE} (recorded_at)",
+            f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_stream "
+            f"ON {INDEX_TABLE} (originator_id, notification_id)",
         ]
 
     def _insert_events(
@@ -223,12 +225,19 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         return notification_ids
 
     def select_indexed(
-        self, *, client_id: str | None = None, recorded_lte: datetime | None = None
+        self,
+        *,
+        client_id: str | None = None,
+        originator_id: str | None = None,
+        recorded_lte: datetime | None = None,
     ) -> list[IndexRow]:
         where, params = ["1=1"], []
         if client_id is not None:
             where.append("i.client_id = ?")
             params.append(client_id)
+        if originator_id is not None:
+            where.append("i.originator_id = ?")
+            params.append(originator_id)
         if recorded_lte is not None:
             where.append("i.recorded_at <= ?")
             params.append(_sqlite_time(recorded_lte))
@@ -277,6 +286,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             SQL("CREATE INDEX IF NOT EXISTS {name} ON {schema}.{index} (recorded_at)").format(
                 name=Identifier(f"{INDEX_TABLE}_recorded"), schema=schema, index=index
             ),
+            SQL(
+                "CREATE INDEX IF NOT EXISTS {name} ON {schema}.{index} (originator_id, notification_id)"
+            ).format(name=Identifier(f"{INDEX_TABLE}_stream"), schema=schema, index=index),
         ]
         self._select_record_time = SQL(
             "SELECT GREATEST(clock_timestamp(), MAX(recorded_at)) AS recorded_at "
@@ -310,12 +322,19 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         return notification_ids
 
     def select_indexed(
-        self, *, client_id: str | None = None, recorded_lte: datetime | None = None
+        self,
+        *,
+        client_id: str | None = None,
+        originator_id: str | None = None,
+        recorded_lte: datetime | None = None,
     ) -> list[IndexRow]:
         where, params = [SQL("TRUE")], []
         if client_id is not None:
             where.append(SQL("i.client_id = %s"))
             params.append(client_id)
+        if originator_id is not None:
+            where.append(SQL("i.originator_id = %s"))
+            params.append(originator_id)
         if recorded_lte is not None:
             where.append(SQL("i.recorded_at <= %s"))
             params.append(recorded_lte)

@@ -8,6 +8,8 @@ from decimal import Decimal
 from ledger.aggregates.base import LedgerAggregate
 from ledger.errors import AlreadyExistsError
 from ledger.events import CalendarDayOverridden, CatalogOpened, PriceListPublished, VersionReleased
+from ledger.rules.calendar import CalendarOverride, SupportCalendar
+from ledger.rules.warranty import Release
 
 
 class Catalog(LedgerAggregate):
@@ -52,11 +54,36 @@ class Catalog(LedgerAggregate):
             )
         self._record(CalendarDayOverridden, day=day, kind=kind, reason=reason)
 
-    @LedgerAggregate.when.register
-    def _(self, event: CatalogOpened) -> None:
+    # --- what the rules read -------------------------------------------------------------
+
+    def release_list(self) -> list[Release]:
+        return [Release(product, version, day) for (product, version), day in self.releases.items()]
+
+    def products(self) -> list[str]:
+        return sorted({product for product, _ in self.releases})
+
+    def support_calendar(self) -> SupportCalendar:
+        """I-1: the production calendar with this catalog's overrides taking precedence."""
+        return SupportCalendar(
+            CalendarOverride(day, kind, reason)  # type: ignore[arg-type]
+            for day, (kind, reason) in sorted(self.calendar_overrides.items())
+        )
+
+    @classmethod
+    def empty(cls) -> Catalog:
+        """A catalog with nothing published, for reading before anything was recorded."""
+        catalog = cls.__new__(cls)
+        catalog._start_empty()
+        return catalog
+
+    def _start_empty(self) -> None:
         self.releases: dict[tuple[str, str], date] = {}
         self.price_lists: dict[date, tuple[Decimal, Decimal]] = {}
         self.calendar_overrides: dict[date, tuple[str, str]] = {}
+
+    @LedgerAggregate.when.register
+    def _(self, event: CatalogOpened) -> None:
+        self._start_empty()
 
     @LedgerAggregate.when.register
     def _(self, event: VersionReleased) -> None:

@@ -138,6 +138,33 @@ class Client(LedgerAggregate):
     def assign_engineer(self, engineer: str, at: datetime) -> None:
         self._record(EngineerAssigned, engineer=engineer, at=at)
 
+    # --- what the rules read ------------------------------------------------------------
+
+    @property
+    def first_key_handover_at(self) -> datetime | None:
+        """R-PTP-4, I-8: continuity counts from the first licence key handover."""
+        moments = [l.key_handed_over_at for l in self.licenses.values() if l.key_handed_over_at]
+        return min(moments) if moments else None
+
+    def mandatory_priority_reasons(self, at: datetime) -> list[str]:
+        """R-PTP-2, R-PTP-3: why priority support is mandatory for this client at `at`."""
+        reasons = [
+            f"R-PTP-2: implementation in progress since {start.isoformat()}"
+            for start, end in self.implementations
+            if start <= at and (end is None or at < end)
+        ]
+        reasons += [
+            f"R-PTP-3: personal configuration {configuration_id} (registered {registered.isoformat()})"
+            for configuration_id, registered in self.personal_configurations.items()
+            if registered <= at
+        ]
+        return reasons
+
+    def engineer_at(self, at: datetime) -> str | None:
+        """R-PTP-5: the dedicated engineer assigned last at or before `at`."""
+        assigned = [(when, engineer) for when, engineer in self.engineers if when <= at]
+        return max(assigned, key=lambda pair: pair[0])[1] if assigned else None
+
     # --- state ------------------------------------------------------------------------------
 
     @LedgerAggregate.when.register

@@ -16,7 +16,7 @@ from ledger.events import (
     PriorityFreeMonthGranted,
     PrioritySubscribed,
 )
-from ledger.rules.coverage import free_priority_month
+from ledger.rules.coverage import CoverageInterval, free_priority_month
 
 
 @dataclass
@@ -79,6 +79,22 @@ class Subscription(LedgerAggregate):
 
     def end_pilot_coverage(self, pilot_id: str, ends_at: datetime) -> None:
         self._record(PilotCoverageEnded, pilot_id=pilot_id, ends_at=ends_at)
+
+    def coverage(self) -> list[CoverageInterval]:
+        """I-7: every interval of priority coverage, paid or free, as known."""
+        intervals = [
+            CoverageInterval("paid", i.starts_at, i.ends_at, ref)
+            for ref, i in self.paid.items()
+        ] + [
+            CoverageInterval("pilot", i.starts_at, i.ends_at, ref)
+            for ref, i in self.pilots.items()
+        ]
+        if self.free_month is not None:
+            license_id, interval = self.free_month
+            intervals.append(
+                CoverageInterval("first_month", interval.starts_at, interval.ends_at, license_id)
+            )
+        return sorted(intervals, key=lambda i: (i.starts_at, i.source))
 
     @LedgerAggregate.when.register
     def _(self, event: PriorityAccountOpened) -> None:

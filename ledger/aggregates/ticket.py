@@ -26,6 +26,9 @@ from ledger.events import (
     TimeLogged,
     TimeVoided,
 )
+from ledger.rules.coverage import CoverageInterval, sources_at
+from ledger.rules.tiers import TierDecision, tier_of_work
+from ledger.rules.warranty import Release, is_under_warranty
 from ledger.vocabulary import BUG_REPORT_FACTS, CATEGORIES, EXCLUDED_CATEGORIES
 
 
@@ -186,6 +189,22 @@ class Ticket(LedgerAggregate):
             raise ConflictingStateError(f"time entry {entry_id!r} was voided", field="entry_id")
         return entry
 
+    def tier_of(
+        self, entry: TimeEntry, coverage: list[CoverageInterval], releases: list[Release]
+    ) -> TierDecision:
+        """I-4 for one entry: the ticket's classification as known, the client's coverage
+        and the warranty window at the instant the work was done."""
+        return tier_of_work(
+            activity=entry.activity,
+            purpose=entry.purpose,
+            category=self.category,
+            bug_verdict=self.bug_verdict,
+            under_warranty=is_under_warranty(
+                releases, self.facts["product"], self.facts["version"], entry.started_at
+            ),
+            priority=bool(sources_at(coverage, entry.started_at)),
+        )
+
     # --- the SLA moments ---------------------------------------------------------------------
 
     def respond(self, at: datetime) -> None:
@@ -221,6 +240,7 @@ class Ticket(LedgerAggregate):
                           description=event.description, screenshot=event.screenshot)
         self.bug_verdict: str | None = None
         self.entries: dict[str, TimeEntry] = {}
+        self.first_response_at: datetime | None = None
         self.resolved_at: datetime | None = None
         self.reopened_at: datetime | None = None
 
@@ -254,7 +274,8 @@ class Ticket(LedgerAggregate):
 
     @LedgerAggregate.when.register
     def _(self, event: TicketResponded) -> None:
-        pass  # the SLA projection reads responses from the events themselves
+        if self.first_response_at is None or event.at < self.first_response_at:
+            self.first_response_at = event.at
 
     @LedgerAggregate.when.register
     def _(self, event: TicketResolved) -> None:

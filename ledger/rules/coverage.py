@@ -1,12 +1,39 @@
-"""Priority coverage (R-PTP-1, R-PTP-6, R-PTP-7, I-7, I-8)."""
+"""Priority coverage (R-PTP-1..7, I-7, I-8): intervals, sources, continuity, obligations."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
 
 from dateutil.relativedelta import relativedelta
 
 from ledger.timeutil import in_moscow
+
+Source = Literal["paid", "first_month", "pilot"]
+SOURCES: tuple[Source, ...] = ("paid", "first_month", "pilot")
+FREE_SOURCES: frozenset[str] = frozenset({"first_month", "pilot"})  # R-PTP-6, R-PTP-7
+CONTINUITY_GAP = timedelta(days=1)  # I-8: a gap of a day or more breaks continuity
+CONTINUITY_FOR_NEW_VERSIONS = relativedelta(months=12)  # R-PTP-4: "at least 1 year"
+
+
+@dataclass(frozen=True)
+class CoverageInterval:
+    """Half-open [starts_at, ends_at) of priority coverage from one source (I-7);
+    `ends_at` None means open-ended. `ref` names the subscription, licence or pilot."""
+
+    source: Source
+    starts_at: datetime
+    ends_at: datetime | None
+    ref: str
+
+    def holds_at(self, at: datetime) -> bool:
+        return self.starts_at <= at and (self.ends_at is None or at < self.ends_at)
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        """Whether coverage holds at some moment of [start, end)."""
+        return self.starts_at < end and (self.ends_at is None or self.ends_at > start)
 
 
 def free_priority_month(handover_at: datetime) -> tuple[datetime, datetime]:
@@ -15,3 +42,43 @@ def free_priority_month(handover_at: datetime) -> tuple[datetime, datetime]:
     half-open interval [start, end)."""
     start = in_moscow(handover_at)
     return start, start + relativedelta(months=1)
+
+
+def sources_at(intervals: Iterable[CoverageInterval], at: datetime) -> list[Source]:
+    """I-7: which sources give priority coverage at `at`, in a fixed order."""
+    holding = {i.source for i in intervals if i.holds_at(at)}
+    return [s for s in SOURCES if s in holding]
+
+
+def continuous_since(intervals: Iterable[CoverageInterval], at: datetime) -> datetime | None:
+    """I-8: the start of the unbroken run of coverage (any source) that holds at `at`,
+    joining intervals whose gap is shorter than a day; None when nothing holds at `at`."""
+    ordered = sorted(intervals, key=lambda i: i.starts_at)
+    run_start: datetime | None = None
+    run_end: datetime | None = None  # None = open-ended
+    for interval in ordered:
+        if interval.starts_at > at:
+            break
+        joins = run_start is not None and (
+            run_end is None or interval.starts_at - run_end < CONTINUITY_GAP
+        )
+        if not joins:
+            run_start, run_end = interval.starts_at, interval.ends_at
+        elif run_end is not None:
+            run_end = None if interval.ends_at is None else max(run_end, interval.ends_at)
+    if run_start is None or (run_end is not None and run_end <= at):
+        return None
+    return run_start
+
+
+def new_versions_included(
+    intervals: Iterable[CoverageInterval], first_handover_at: datetime | None, at: datetime
+) -> bool:
+    """R-PTP-4, I-8: new versions on release while coverage has been continuous since the
+    first licence key handover, or continuously for at least 12 months."""
+    since = continuous_since(list(intervals), at)
+    if since is None:
+        return False
+    if first_handover_at is not None and since <= first_handover_at:
+        return True
+    return since + CONTINUITY_FOR_NEW_VERSIONS <= at

@@ -1,0 +1,68 @@
+"""What the ledger knew at record time K, folded from events: the read side's one fold.
+
+An aggregate's `when` handlers are already a fold (state, event) -> state, so the read side
+replays the events recorded up to K through the same aggregates instead of re-implementing
+their state. The rules (`ledger.rules`) then answer for any valid time T from that state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ledger.aggregates import Catalog, Client, Invoice, Subscription, Ticket
+from ledger.aggregates.base import LedgerAggregate
+from ledger.application import RecordedEvent, SupportLedger
+from ledger.errors import NotFoundError
+
+
+def fold(recorded: Iterable[RecordedEvent]) -> dict[str, LedgerAggregate]:
+    """Replay events (in record order) into their aggregates, keyed by stream id."""
+    aggregates: dict[str, Any] = {}
+    for item in recorded:
+        stream = item.event.originator_id
+        aggregates[stream] = item.event.mutate(aggregates.get(stream))
+    return aggregates
+
+
+@dataclass
+class ClientKnowledge:
+    """One client as known at K: its aggregates, the catalog, and the events behind them."""
+
+    known_at: datetime
+    client: Client
+    priority: Subscription
+    catalog: Catalog
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    invoices: dict[str, Invoice] = field(default_factory=dict)
+    events: list[RecordedEvent] = field(default_factory=list)
+    catalog_events: list[RecordedEvent] = field(default_factory=list)
+
+
+def catalog_known_at(ledger: SupportLedger, known_at: datetime) -> tuple[Catalog, list[RecordedEvent]]:
+    recorded = ledger.recorded_events(stream=Catalog.stream_for(Catalog.KEY), known_at=known_at)
+    catalog = fold(recorded).get(Catalog.stream_for(Catalog.KEY)) or Catalog.empty()
+    return catalog, recorded  # type: ignore[return-value]
+
+
+def client_known_at(ledger: SupportLedger, client_id: str, known_at: datetime) -> ClientKnowledge:
+    recorded = ledger.recorded_events(client_id=client_id, known_at=known_at)
+    aggregates = fold(recorded)
+    client = aggregates.get(Client.stream_for(client_id))
+    if client is None:
+        raise NotFoundError(
+            f"unknown client {client_id!r} (as known at {known_at.isoformat()})", field="client_id"
+        )
+    catalog, catalog_events = catalog_known_at(ledger, known_at)
+    return ClientKnowledge(
+        known_at=known_at,
+        client=client,  # type: ignore[arg-type]
+        priority=aggregates[Subscription.stream_for(client_id)],  # type: ignore[arg-type]
+        catalog=catalog,
+        tickets={a.ticket_id: a for a in aggregates.values() if isinstance(a, Ticket)},
+        invoices={a.period: a for a in aggregates.values() if isinstance(a, Invoice)},
+        events=recorded,
+        catalog_events=catalog_events,
+    )
