@@ -22,9 +22,11 @@ from commands.bus import apply_line
 from commands.models import command_schema
 from ledger.application import DEFAULT_DB_URL, SupportLedger
 from ledger.errors import InvalidCommandError, LedgerError
-from ledger.timeutil import parse_instant, utc_now
+from ledger.timeutil import parse_instant, parse_period, utc_now
 from projections.entitlements import entitlements
+from projections.explain import diff, explain
 from projections.history import client_history
+from projections.invoice import invoice
 from projections.support_time import hours, sla
 
 
@@ -81,6 +83,27 @@ def build_parser() -> argparse.ArgumentParser:
     hours.add_argument("to_date", type=_date_argument("TO_DATE"))
     _add_query_options(hours)
     hours.set_defaults(run=run_hours)
+
+    invoice_parser = sub.add_parser("invoice", parents=[common], help="a client's invoice for a period")
+    invoice_parser.add_argument("client_id")
+    invoice_parser.add_argument("--period", required=True, help="YYYY-MM")
+    _add_query_options(invoice_parser)
+    invoice_parser.set_defaults(run=run_invoice)
+
+    explain_parser = sub.add_parser("explain", parents=[common], help="every invoice line with its events and rules")
+    explain_parser.add_argument("client_id")
+    explain_parser.add_argument("--period", required=True, help="YYYY-MM")
+    _add_query_options(explain_parser)
+    explain_parser.set_defaults(run=run_explain)
+
+    diff_parser = sub.add_parser("diff", parents=[common], help="how an invoice changed between two knowledge times")
+    diff_parser.add_argument("client_id")
+    diff_parser.add_argument("--period", required=True, help="YYYY-MM")
+    diff_parser.add_argument("--from-known-at", type=_instant_argument("--from-known-at"), required=True)
+    diff_parser.add_argument("--to-known-at", type=_instant_argument("--to-known-at"), default=None,
+                             help="default: now")
+    diff_parser.add_argument("--json", action="store_true", help="print one JSON document")
+    diff_parser.set_defaults(run=run_diff)
 
     sla = sub.add_parser("sla", parents=[common], help="a ticket's SLA clocks in support minutes")
     sla.add_argument("ticket_id")
@@ -190,6 +213,35 @@ def run_hours(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         document = hours(ledger, args.from_date, args.to_date, known_at(args))
     return _print(args, document, render.hours)
+
+
+def run_invoice(args: argparse.Namespace) -> int:
+    period = _period_argument(args.period)
+    with open_ledger(args) as ledger:
+        document = invoice(ledger, args.client_id, period, known_at(args))
+    return _print(args, document, render.invoice)
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    period = _period_argument(args.period)
+    with open_ledger(args) as ledger:
+        document = explain(ledger, args.client_id, period, known_at(args))
+    return _print(args, document, render.explanation)
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    period = _period_argument(args.period)
+    with open_ledger(args) as ledger:
+        document = diff(ledger, args.client_id, period, args.from_known_at, args.to_known_at or utc_now())
+    return _print(args, document, render.difference)
+
+
+def _period_argument(text: str) -> str:
+    try:
+        parse_period(text)
+    except ValueError as error:
+        raise InvalidCommandError(str(error), field="--period") from None
+    return text
 
 
 def run_sla(args: argparse.Namespace) -> int:

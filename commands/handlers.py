@@ -16,6 +16,7 @@ from ledger.aggregates.base import LedgerAggregate
 from ledger.application import SupportLedger
 from ledger.errors import AlreadyExistsError, ConflictingStateError
 from ledger.timeutil import in_moscow, period_bounds, start_of_day, utc_now
+from projections.invoice import invoice
 
 Touched = list[LedgerAggregate]
 
@@ -201,7 +202,9 @@ def issue_invoice(cmd: m.IssueInvoice, ledger: SupportLedger) -> Touched:
             rule="I-9",
         )
     _require_period_over(cmd.period, cmd.at)
-    return [Invoice.issue(cmd.client_id, cmd.period, cmd.at)]
+    known_at = ledger.last_recorded_at() or in_moscow(utc_now())
+    document = invoice(ledger, cmd.client_id, cmd.period, known_at)
+    return [Invoice.issue(cmd.client_id, cmd.period, cmd.at, document, known_at)]
 
 
 def _require_period_over(period: str, at: datetime) -> None:

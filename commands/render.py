@@ -64,3 +64,49 @@ def sla(document: dict[str, Any]) -> None:
                   moment(document["first_response_at"] or "—"), cell(document["minutes_to_first_response"]),
                   moment(document["resolved_at"] or "—"), cell(document["minutes_to_resolution"]))
     console.print(table)
+
+
+def invoice(document: dict[str, Any]) -> None:
+    title = (f"Invoice {document['client_id']} {document['period']} — {document['status']}"
+             + (f" {document['issued_at'][:10]}" if document["status"] == "issued" else "")
+             + f" (as known at {moment(document['known_at'])})")
+    table = Table("kind", "description", "quantity", "unit price", "amount", "rules", title=title)
+    for line in document["lines"]:
+        table.add_row(line["kind"], line["description"], line["quantity"], line["unit_price"],
+                      line["amount"], " ".join(line["rules"]))
+    table.add_row("", "[bold]total[/]", "", "", f"[bold]{document['total']}[/]", "")
+    console.print(table)
+
+
+def _events_table(events: list[dict[str, Any]]) -> Table:
+    table = Table("event", "type", "valid at", "recorded at", "actor", "facts", box=None, padding=(0, 1))
+    for event in events:
+        table.add_row(event["event_id"], event["type"], moment(event["valid_at"]),
+                      moment(event["recorded_at"]), event["actor"], facts(event["payload"]))
+    return table
+
+
+def explanation(document: dict[str, Any]) -> None:
+    console.rule(f"Invoice {document['client_id']} {document['period']} — {document['status']}, "
+                 f"as known at {moment(document['known_at'])} (Moscow time)")
+    for number, line in enumerate(document["lines"], start=1):
+        console.print(f"\n[bold]{number}. {line['description']}[/] — {line['amount']}")
+        console.print(f"   {line['explanation']}")
+        console.print(f"   rules: {', '.join(line['rules'])}")
+        console.print(_events_table(line["events"]))
+    console.print(f"\n[bold]total {document['total']}[/]")
+
+
+def difference(document: dict[str, Any]) -> None:
+    console.rule(f"Invoice {document['client_id']} {document['period']}: known at "
+                 f"{moment(document['from_known_at'])} → {moment(document['to_known_at'])}")
+    console.print(f"total {document['total_before']} ({document['status_before']}) → "
+                  f"{document['total_after']} ({document['status_after']})")
+    for change in document["changes"]:
+        line = change["after"] or change["before"]
+        console.print(f"\n[bold]{change['change']}[/]: {line['description']} (amount change {change['amount_change']})")
+        if change["before"] and change["after"]:
+            console.print(f"   was: {change['before']['computation']}")
+            console.print(f"   now: {change['after']['computation']}")
+        console.print(_events_table(change["caused_by"]))
+    console.print(f"\n{len(document['events_recorded_between'])} events recorded in between")

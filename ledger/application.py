@@ -106,6 +106,10 @@ class SupportLedger(Application[str]):
         )
         return [self._decode(row) for row in rows]
 
+    def last_recorded_at(self) -> datetime | None:
+        """The record time of the newest event: every later commit is recorded after it."""
+        return self.recorder.last_recorded_at()  # type: ignore[attr-defined]
+
     def _decode(self, row: IndexRow) -> RecordedEvent:
         event: Any = self.mapper.to_domain_event(row.stored_event())
         return RecordedEvent(event, row.event_id, row.notification_id, row.recorded_at)

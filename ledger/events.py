@@ -331,11 +331,15 @@ class TicketReopened(LedgerEvent):
 
 
 class InvoiceIssued(LedgerCreated):
-    """I-9: an invoice for a period, frozen from this moment."""
+    """I-9: an invoice for a period, frozen from this moment: its lines and total exactly
+    as computed from what the ledger knew at `known_at`."""
 
     valid_time_field = "at"
     period: str
     at: AwareDatetime
+    known_at: AwareDatetime
+    lines: tuple[dict[str, Any], ...]
+    total: Decimal
 
 
 # --- command receipts (idempotency) -----------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -177,6 +177,9 @@ def _index_values(stored: StoredEvent, notification_id: int) -> tuple[Any, ...] 
     )
 
 
+_TICK = timedelta(microseconds=1)  # record times strictly increase from one commit to the next
+
+
 def _sqlite_time(instant: datetime) -> str:
     """Fixed-width UTC text, so that text order is time order in SQLite."""
     return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -217,12 +220,21 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             # last record time and this one, so taking the max keeps them non-decreasing.
             c.execute(f"SELECT MAX(recorded_at) FROM {INDEX_TABLE}")
             last = c.fetchone()[0]
-            recorded_at = max(_sqlite_time(datetime.now(timezone.utc)), last or "")
+            now = datetime.now(timezone.utc)
+            if last is not None:
+                now = max(now, _from_sqlite_time(last) + _TICK)
+            recorded_at = _sqlite_time(now)
             c.executemany(
                 f"INSERT INTO {INDEX_TABLE} VALUES (?,?,?,?,?,?,?,?,?)",
                 [(*r[:5], _sqlite_time(r[5]), recorded_at, *r[6:]) for r in rows],
             )
         return notification_ids
+
+    def last_recorded_at(self) -> datetime | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT MAX(recorded_at) FROM {INDEX_TABLE}")
+            last = c.fetchone()[0]
+        return None if last is None else _from_sqlite_time(last)
 
     def select_indexed(
         self,
@@ -291,9 +303,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             ).format(name=Identifier(f"{INDEX_TABLE}_stream"), schema=schema, index=index),
         ]
         self._select_record_time = SQL(
-            "SELECT GREATEST(clock_timestamp(), MAX(recorded_at)) AS recorded_at "
+            "SELECT GREATEST(clock_timestamp(), MAX(recorded_at) + interval '1 microsecond') AS recorded_at "
             "FROM {schema}.{index}"
         ).format(schema=schema, index=index)
+        self._select_last_recorded_at = SQL("SELECT MAX(recorded_at) AS last FROM {schema}.{index}").format(
+            schema=schema, index=index
+        )
         self._insert_index_row = SQL(
             "INSERT INTO {schema}.{index} VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)"
         ).format(schema=schema, index=index)
@@ -320,6 +335,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 self._insert_index_row, [(*r[:6], recorded_at, *r[6:]) for r in rows]
             )
         return notification_ids
+
+    def last_recorded_at(self) -> datetime | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_last_recorded_at)
+            return curs.fetchone()["last"]  # type: ignore[index]
 
     def select_indexed(
         self,

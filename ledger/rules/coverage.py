@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from dateutil.relativedelta import relativedelta
 
-from ledger.timeutil import in_moscow
+from ledger.timeutil import days_between, in_moscow, start_of_day
 
 Source = Literal["paid", "first_month", "pilot"]
 SOURCES: tuple[Source, ...] = ("paid", "first_month", "pilot")
@@ -82,3 +82,41 @@ def new_versions_included(
     if first_handover_at is not None and since <= first_handover_at:
         return True
     return since + CONTINUITY_FOR_NEW_VERSIONS <= at
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    return start_of_day(day), start_of_day(day + timedelta(days=1))
+
+
+def is_fee_day(intervals: Iterable[CoverageInterval], day: date) -> bool:
+    """I-7: a Moscow calendar day is charged when at some moment of it paid coverage holds
+    and no free grant (first month, pilot) does."""
+    day_start, day_end = _day_bounds(day)
+    intervals = list(intervals)
+    free = sorted(
+        (max(i.starts_at, day_start), min(i.ends_at or day_end, day_end))
+        for i in intervals
+        if i.source in FREE_SOURCES and i.overlaps(day_start, day_end)
+    )
+    for paid in (i for i in intervals if i.source == "paid" and i.overlaps(day_start, day_end)):
+        cursor, end = max(paid.starts_at, day_start), min(paid.ends_at or day_end, day_end)
+        for free_start, free_end in free:  # walk the free spans; any uncovered moment counts
+            if free_start > cursor:
+                return True
+            cursor = max(cursor, free_end)
+            if cursor >= end:
+                break
+        if cursor < end:
+            return True
+    return False
+
+
+def fee_days(intervals: Iterable[CoverageInterval], first: date, following: date) -> list[date]:
+    """I-7: the charged days of [first, following)."""
+    intervals = list(intervals)
+    return [day for day in days_between(first, following) if is_fee_day(intervals, day)]
+
+
+def days_covered(interval: CoverageInterval, first: date, following: date) -> list[date]:
+    """The days of [first, following) at some moment of which `interval` holds."""
+    return [day for day in days_between(first, following) if interval.overlaps(*_day_bounds(day))]

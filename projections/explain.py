@@ -1,0 +1,90 @@
+"""Why an invoice says what it says, and why it changed (I-9): for disputes.
+
+`explain` gives every line with its computation in words and numbers, its rules, and the
+events behind it (id, type, valid time, record time, actor). `diff` compares the invoice as
+known at two record times and names the events recorded in between that changed each line.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ledger.application import SupportLedger
+from ledger.errors import InvalidCommandError
+from ledger.timeutil import in_moscow
+from projections.history import event_document
+from projections.invoice import invoice_of, money
+from projections.knowledge import ClientKnowledge, client_known_at
+
+
+def explain(ledger: SupportLedger, client_id: str, period: str, known_at: datetime) -> dict[str, Any]:
+    knowledge = client_known_at(ledger, client_id, known_at)
+    document = invoice_of(knowledge, period)
+    events = _event_documents(knowledge)
+    return {
+        **document,
+        "lines": [
+            {**line, "explanation": line["computation"],
+             "events": [events[event_id] for event_id in line["events"] if event_id in events]}
+            for line in document["lines"]
+        ],
+    }
+
+
+def diff(ledger: SupportLedger, client_id: str, period: str, before: datetime, after: datetime) -> dict[str, Any]:
+    if after < before:
+        raise InvalidCommandError("must not be earlier than --from-known-at", field="--to-known-at")
+    old = invoice_of(client_known_at(ledger, client_id, before), period)
+    knowledge = client_known_at(ledger, client_id, after)
+    new = invoice_of(knowledge, period)
+    events = _event_documents(knowledge)
+    between = {event_id: doc for event_id, doc in events.items() if _recorded_between(doc, before, after)}
+    old_lines = {line["key"]: line for line in old["lines"]}
+    new_lines = {line["key"]: line for line in new["lines"]}
+    changes = []
+    for key in sorted(set(old_lines) | set(new_lines)):
+        was, now = old_lines.get(key), new_lines.get(key)
+        if was is not None and now is not None and _same(was, now):
+            continue
+        cited = set((was or {}).get("events", [])) | set((now or {}).get("events", []))
+        changes.append({
+            "key": key,
+            "change": "added" if was is None else "removed" if now is None else "changed",
+            "before": was,
+            "after": now,
+            "amount_change": money(_amount(now) - _amount(was)),
+            "caused_by": [doc for event_id, doc in between.items() if event_id in cited],
+        })
+    return {
+        "client_id": client_id,
+        "period": period,
+        "from_known_at": in_moscow(before).isoformat(),
+        "to_known_at": in_moscow(after).isoformat(),
+        "status_before": old["status"],
+        "status_after": new["status"],
+        "total_before": old["total"],
+        "total_after": new["total"],
+        "changes": changes,
+        "events_recorded_between": list(between.values()),
+    }
+
+
+def _event_documents(knowledge: ClientKnowledge) -> dict[str, dict[str, Any]]:
+    recorded = sorted([*knowledge.events, *knowledge.catalog_events], key=lambda e: e.notification_id)
+    return {item.event_id: event_document(item) for item in recorded}
+
+
+def _recorded_between(document: dict[str, Any], before: datetime, after: datetime) -> bool:
+    recorded = datetime.fromisoformat(document["recorded_at"])
+    return before < recorded <= after
+
+
+def _same(was: dict[str, Any], now: dict[str, Any]) -> bool:
+    fields = ("amount", "quantity", "unit_price", "minutes_worked", "minutes_billed", "pending")
+    return all(was.get(name) == now.get(name) for name in fields)
+
+
+def _amount(line: dict[str, Any] | None) -> Decimal:
+    return Decimal(line["amount"]) if line else Decimal("0.00")

@@ -1,0 +1,344 @@
+"""A client's invoice for a period, as known at record time K (I-4 … I-9).
+
+The lines are a pure function of what the ledger knew at K (`ClientKnowledge`):
+
+- `standard_time`: billable work of one ticket on one Moscow day (I-5), rounded by R-STP-3,
+  at the norm hour in force that day (I-6). Work on a bug not yet settled is shown as a
+  zero-amount `standard_time` line marked `pending` (I-4).
+- `priority_fee`: the days of the month charged by I-7, per price list in force.
+- `priority_free`: zero-priced lines for free coverage (R-PTP-6, R-PTP-7).
+- `adjustment`: what was learned after an earlier period was issued, landed on the client's
+  earliest later period not yet issued (I-9).
+
+Every line carries a stable `key`, the rules and the events behind it, and a `computation`
+in words and numbers. Once issued, an invoice is read back exactly as issued.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from itertools import groupby
+from typing import Any
+
+from ledger.aggregates import Ticket
+from ledger.application import RecordedEvent, SupportLedger
+from ledger.errors import RuleViolationError
+from ledger.events import (
+    BugConfirmed,
+    BugRejected,
+    PriceListPublished,
+    TicketClassified,
+    TicketOpened,
+    VersionReleased,
+)
+from ledger.rules.coverage import days_covered, fee_days
+from ledger.rules.prices import price_list_in_force, prorated_amount, standard_amount
+from ledger.rules.rounding import billed_minutes
+from ledger.rules.warranty import covered_versions
+from ledger.timeutil import in_moscow, moscow_date, parse_period, period_bounds, start_of_day
+from projections.knowledge import ClientKnowledge, client_known_at
+
+# Events that change how all of a ticket's work is billed, whatever their own valid time.
+TICKET_WIDE = (TicketOpened, TicketClassified, BugConfirmed, BugRejected)
+FREE_GRANT_RULES = {"first_month": "R-PTP-6", "pilot": "R-PTP-7"}
+FREE_GRANT_NAMES = {"first_month": "free first month after the licence key handover", "pilot": "pilot project"}
+
+
+def money(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+@dataclass
+class Computed:
+    """Lines of one period (adjustments aside), and for every line key that could exist —
+    emitted or not — the events that bear on it, so a vanished line can be explained."""
+
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    bearing: dict[str, list[RecordedEvent]] = field(default_factory=dict)
+
+
+class EventIndex:
+    """Where each fact of the aggregates' state came from, to cite events per line."""
+
+    def __init__(self, knowledge: ClientKnowledge):
+        self.by_stream: dict[str, list[RecordedEvent]] = defaultdict(list)
+        self.by_entry: dict[tuple[str, str], list[RecordedEvent]] = defaultdict(list)
+        self.by_priority_ref: dict[str, list[RecordedEvent]] = defaultdict(list)
+        self.price_lists: dict[date, RecordedEvent] = {}
+        self.releases: dict[tuple[str, str], RecordedEvent] = {}
+        for item in knowledge.events:
+            self.by_stream[item.event.originator_id].append(item)
+            entry_id = getattr(item.event, "entry_id", None)
+            if entry_id is not None:
+                self.by_entry[item.event.originator_id, entry_id].append(item)
+            ref = next((getattr(item.event, name) for name in ("subscription_id", "pilot_id", "license_id")
+                        if item.event.originator_id.startswith("priority/") and hasattr(item.event, name)), None)
+            if ref is not None:
+                self.by_priority_ref[ref].append(item)
+        for item in knowledge.catalog_events:  # record order: a later publication wins (I-6)
+            if isinstance(item.event, PriceListPublished):
+                self.price_lists[item.event.effective_from] = item
+            elif isinstance(item.event, VersionReleased):
+                self.releases[item.event.product, item.event.version] = item
+
+
+# --- the lines of one period ----------------------------------------------------------------
+
+
+def compute_period(knowledge: ClientKnowledge, period: str, index: EventIndex) -> Computed:
+    first, following = period_bounds(period)
+    computed = Computed()
+    _standard_time(knowledge, first, following, index, computed)
+    _priority(knowledge, period, first, following, index, computed)
+    return computed
+
+
+def _standard_time(
+    knowledge: ClientKnowledge, first: date, following: date, index: EventIndex, out: Computed
+) -> None:
+    coverage = knowledge.priority.coverage()
+    releases = knowledge.catalog.release_list()
+    coverage_events = [e for ref_events in index.by_priority_ref.values() for e in ref_events]
+    for ticket in sorted(knowledge.tickets.values(), key=lambda t: t.ticket_id):
+        days: dict[date, list[str]] = defaultdict(list)
+        for entry_id, entry in ticket.entries.items():
+            day = moscow_date(entry.started_at)
+            if first <= day < following:
+                days[day].append(entry_id)
+        for day, entry_ids in sorted(days.items()):
+            _ticket_day(knowledge, ticket, day, entry_ids, coverage, releases, index, coverage_events, out)
+
+
+def _ticket_day(knowledge, ticket: Ticket, day: date, entry_ids: list[str], coverage, releases,
+                index: EventIndex, coverage_events: list[RecordedEvent], out: Computed) -> None:
+    minutes = {"billable": 0, "pending": 0}
+    for entry_id in entry_ids:
+        entry = ticket.entries[entry_id]
+        if entry.voided:
+            continue
+        try:
+            tier = ticket.tier_of(entry, coverage, releases).tier
+        except RuleViolationError:
+            continue  # no tier allows it any more (R-PTP-3): nothing to charge
+        if tier in minutes:
+            minutes[tier] += entry.minutes
+    price = price_list_in_force(knowledge.catalog.price_lists, day)
+    day_start, day_end = start_of_day(day), start_of_day(day + timedelta(days=1))
+    bearing = [
+        *(e for e in index.by_stream[ticket.id] if isinstance(e.event, TICKET_WIDE)),
+        *(e for entry_id in entry_ids for e in index.by_entry[ticket.id, entry_id]),
+        *_cite(index.price_lists.get(price.effective_from)),
+        *(e for e in coverage_events if _touches_day(e, day_start, day_end)),
+        *_release_events(ticket, day, releases, index),
+    ]
+    for tier, worked in minutes.items():
+        key = f"standard_time:{ticket.ticket_id}:{day.isoformat()}" + (":pending" if tier == "pending" else "")
+        out.bearing[key] = bearing
+        if not worked:
+            continue
+        billed = billed_minutes(worked)  # R-STP-3 per ticket-day (I-5)
+        amount = standard_amount(billed, price.norm_hour) if tier == "billable" else Decimal("0.00")
+        computation = (
+            f"{worked} min worked → {billed} min billed (R-STP-3, I-5) × {money(price.norm_hour)} per hour "
+            f"(price list effective {price.effective_from.isoformat()}, I-6) = {money(standard_amount(billed, price.norm_hour))}"
+        )
+        if tier == "pending":
+            computation += "; not charged while the suspected bug is neither confirmed nor rejected (I-4)"
+        out.lines.append({
+            "key": key,
+            "kind": "standard_time",
+            "description": f"Standard support, ticket {ticket.ticket_id} ({ticket.subject}) on {day.isoformat()}"
+                           + (" — pending bug verdict" if tier == "pending" else ""),
+            "quantity": money(Decimal(billed) / 60),
+            "unit_price": money(price.norm_hour),
+            "amount": money(amount),
+            "ticket_id": ticket.ticket_id,
+            "date": day.isoformat(),
+            "minutes_worked": worked,
+            "minutes_billed": billed,
+            "pending": tier == "pending",
+            "computation": computation,
+            "rules": ["R-STP-2", "R-STP-3", "I-4", "I-5", "I-6", "I-7"],
+            "events": _ids(bearing),
+        })
+
+
+def _priority(knowledge: ClientKnowledge, period: str, first: date, following: date,
+              index: EventIndex, out: Computed) -> None:
+    coverage = knowledge.priority.coverage()
+    days_in_month = (following - first).days
+    charged = fee_days(coverage, first, following)  # I-7
+    grants = [e for ref_events in index.by_priority_ref.values() for e in ref_events]
+    period_start, period_end = start_of_day(first), start_of_day(following)
+    bearing_grants = [e for e in grants if _touches_day(e, period_start, period_end)]
+    by_price = groupby(charged, key=lambda day: price_list_in_force(knowledge.catalog.price_lists, day))
+    for price, days in by_price:
+        days = list(days)
+        amount = prorated_amount(len(days), days_in_month, price.priority_month)
+        bearing = [*bearing_grants, *_cite(index.price_lists.get(price.effective_from))]
+        key = f"priority_fee:{period}:{price.effective_from.isoformat()}"
+        out.bearing[key] = bearing
+        out.lines.append({
+            "key": key,
+            "kind": "priority_fee",
+            "description": f"Priority support, {len(days)} of {days_in_month} days of {period} "
+                           f"({days[0].isoformat()} … {days[-1].isoformat()})",
+            "quantity": str(len(days)),
+            "unit_price": money(price.priority_month),
+            "amount": money(amount),
+            "days_in_month": days_in_month,
+            "computation": f"{money(price.priority_month)} per month (price list effective "
+                           f"{price.effective_from.isoformat()}, I-6) × {len(days)}/{days_in_month} "
+                           f"charged days (I-7) = {money(amount)}",
+            "rules": ["R-PTP-1", "I-6", "I-7"],
+            "events": _ids(bearing),
+        })
+    for interval in coverage:
+        if interval.source not in FREE_GRANT_RULES:
+            continue
+        days = days_covered(interval, first, following)
+        key = f"priority_free:{interval.source}:{interval.ref}:{period}"
+        bearing = index.by_priority_ref.get(interval.ref, [])
+        out.bearing[key] = bearing
+        if not days:
+            continue
+        rule = FREE_GRANT_RULES[interval.source]
+        out.lines.append({
+            "key": key,
+            "kind": "priority_free",
+            "description": f"Priority support free of charge: {FREE_GRANT_NAMES[interval.source]} "
+                           f"{interval.ref}, {len(days)} days of {period}",
+            "quantity": str(len(days)),
+            "unit_price": "0.00",
+            "amount": "0.00",
+            "computation": f"{len(days)} days covered by {interval.ref} ({rule}) × 0.00 = 0.00",
+            "rules": [rule, "I-7"],
+            "events": _ids(bearing),
+        })
+
+
+def _touches_day(item: RecordedEvent, start: datetime, end: datetime) -> bool:
+    """Whether a coverage event's interval can bear on [start, end)."""
+    event = item.event
+    begins = getattr(event, "starts_at", None) or getattr(event, "at", None) or event.valid_at
+    finishes = getattr(event, "ends_at", None)
+    return begins < end and (finishes is None or finishes > start)
+
+
+def _release_events(ticket: Ticket, day: date, releases, index: EventIndex) -> list[RecordedEvent]:
+    """The releases that decide the ticket's warranty window that day (R-WTY-5, I-2)."""
+    product = ticket.facts["product"]
+    versions = {ticket.facts["version"], *covered_versions(releases, product, start_of_day(day))}
+    return [index.releases[product, v] for v in sorted(versions) if (product, v) in index.releases]
+
+
+def _cite(item: RecordedEvent | None) -> list[RecordedEvent]:
+    return [] if item is None else [item]
+
+
+def _ids(events: Iterable[RecordedEvent]) -> list[str]:
+    ordered = sorted({e.notification_id: e for e in events}.values(), key=lambda e: e.notification_id)
+    return [e.event_id for e in ordered]
+
+
+# --- adjustments for issued periods (I-9) ----------------------------------------------------
+
+
+def _earliest_unissued_after(period: str, issued: set[str]) -> str:
+    year, month = parse_period(period)
+    while True:
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        candidate = f"{year:04d}-{month:02d}"
+        if candidate not in issued:
+            return candidate
+
+
+def _may_have_changed(knowledge: ClientKnowledge, period: str, since: datetime) -> bool:
+    """Whether anything recorded after `since` can change the period's lines."""
+    _, following = period_bounds(period)
+    end = start_of_day(following)
+    return any(
+        item.recorded_at > since and (item.event.valid_at < end or isinstance(item.event, TICKET_WIDE))
+        for item in [*knowledge.events, *knowledge.catalog_events]
+    )
+
+
+def adjustment_lines(knowledge: ClientKnowledge, period: str, index: EventIndex) -> list[dict[str, Any]]:
+    issued = knowledge.invoices
+    lines: list[dict[str, Any]] = []
+    for earlier in sorted(p for p in issued if p < period):
+        if _earliest_unissued_after(earlier, set(issued)) != period:
+            continue
+        invoice = issued[earlier]
+        if not _may_have_changed(knowledge, earlier, invoice.known_at):
+            continue
+        lines += _adjustments_for(knowledge, earlier, invoice, index)
+    return lines
+
+
+def _adjustments_for(knowledge: ClientKnowledge, earlier: str, invoice, index: EventIndex) -> list[dict[str, Any]]:
+    now = compute_period(knowledge, earlier, index)
+    current = {line["key"]: line for line in now.lines}
+    billed = {line["key"]: line for line in invoice.lines if line["kind"] != "adjustment"}
+    adjusted: dict[str, Decimal] = defaultdict(Decimal)
+    for later in knowledge.invoices.values():
+        for line in later.lines:
+            if line["kind"] == "adjustment" and line.get("adjusts_period") == earlier:
+                adjusted[line["adjusts_key"]] += Decimal(line["amount"])
+    _, following = period_bounds(earlier)
+    lines = []
+    for key in sorted(set(current) | set(billed) | set(adjusted)):
+        now_amount = Decimal(current[key]["amount"]) if key in current else Decimal("0.00")
+        was = Decimal(billed[key]["amount"]) if key in billed else Decimal("0.00")
+        delta = now_amount - was - adjusted[key]
+        if not delta:
+            continue
+        reference = current.get(key) or billed[key] if key in current or key in billed else None
+        bearing = now.bearing.get(key) or [
+            e for e in [*knowledge.events, *knowledge.catalog_events]
+            if e.event.valid_at < start_of_day(following) or isinstance(e.event, TICKET_WIDE)
+        ]
+        causes = [e for e in bearing if e.recorded_at > invoice.known_at]
+        description = reference["description"] if reference else key
+        lines.append({
+            "key": f"adjustment:{earlier}:{key}",
+            "kind": "adjustment",
+            "description": f"Adjustment to the issued invoice for {earlier}: {description}",
+            "quantity": "1",
+            "unit_price": money(delta),
+            "amount": money(delta),
+            "adjusts_period": earlier,
+            "adjusts_key": key,
+            "computation": f"now {money(now_amount)} − issued {money(was)} − adjusted before "
+                           f"{money(adjusted[key])} = {money(delta)} (I-9)",
+            "rules": ["I-9", *(reference["rules"] if reference else [])],
+            "events": _ids(causes),
+        })
+    return lines
+
+
+# --- the invoice document --------------------------------------------------------------------
+
+
+def invoice_of(knowledge: ClientKnowledge, period: str) -> dict[str, Any]:
+    """The CONTRACT.md invoice document for one period as known at `knowledge.known_at`."""
+    parse_period(period)
+    header = {"client_id": knowledge.client.client_id, "period": period,
+              "known_at": in_moscow(knowledge.known_at).isoformat()}
+    issued = knowledge.invoices.get(period)
+    if issued is not None:
+        return {**header, "status": "issued", "issued_at": in_moscow(issued.issued_at).isoformat(),
+                "computed_as_known_at": in_moscow(issued.known_at).isoformat(),
+                "lines": issued.lines, "total": money(issued.total)}
+    index = EventIndex(knowledge)
+    lines = compute_period(knowledge, period, index).lines + adjustment_lines(knowledge, period, index)
+    total = sum((Decimal(line["amount"]) for line in lines), Decimal("0.00"))
+    return {**header, "status": "draft", "lines": lines, "total": money(total)}
+
+
+def invoice(ledger: SupportLedger, client_id: str, period: str, known_at: datetime) -> dict[str, Any]:
+    return invoice_of(client_known_at(ledger, client_id, known_at), period)
