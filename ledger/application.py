@@ -12,11 +12,12 @@ from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
 
 from ledger.aggregates import Catalog, Client, CommandReceipt, Invoice, Subscription, Ticket
 from ledger.aggregates.base import LedgerAggregate
 from ledger.errors import NotFoundError
-from ledger.events import LedgerEvent
+from ledger.events import ClientRegistered, LedgerEvent
 from ledger.persistence import IndexRow, environment_for
 
 DEFAULT_DB_URL = "sqlite:///support-ledger.db"
@@ -105,6 +106,10 @@ class SupportLedger(Application[str]):
             client_id=client_id, originator_id=stream, recorded_lte=known_at
         )
         return [self._decode(row) for row in rows]
+
+    def client_ids(self) -> list[str]:
+        """Every registered client, in registration (record) order."""
+        return self.recorder.client_ids(get_topic(ClientRegistered))  # type: ignore[attr-defined]
 
     def last_recorded_at(self) -> datetime | None:
         """The record time of the newest event: every later commit is recorded after it."""

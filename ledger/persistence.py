@@ -230,6 +230,14 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             )
         return notification_ids
 
+    def client_ids(self, registered_topic: str) -> list[str]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT client_id FROM {INDEX_TABLE} WHERE topic = ? ORDER BY notification_id",
+                [registered_topic],
+            )
+            return [row["client_id"] for row in c.fetchall()]
+
     def last_recorded_at(self) -> datetime | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT MAX(recorded_at) FROM {INDEX_TABLE}")
@@ -306,6 +314,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             "SELECT GREATEST(clock_timestamp(), MAX(recorded_at) + interval '1 microsecond') AS recorded_at "
             "FROM {schema}.{index}"
         ).format(schema=schema, index=index)
+        self._select_client_ids = SQL(
+            "SELECT client_id FROM {schema}.{index} WHERE topic = %s ORDER BY notification_id"
+        ).format(schema=schema, index=index)
         self._select_last_recorded_at = SQL("SELECT MAX(recorded_at) AS last FROM {schema}.{index}").format(
             schema=schema, index=index
         )
@@ -335,6 +346,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 self._insert_index_row, [(*r[:6], recorded_at, *r[6:]) for r in rows]
             )
         return notification_ids
+
+    def client_ids(self, registered_topic: str) -> list[str]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_client_ids, [registered_topic])
+            return [row["client_id"] for row in curs.fetchall()]
 
     def last_recorded_at(self) -> datetime | None:
         with self.datastore.transaction(commit=False) as curs:

@@ -340,5 +340,10 @@ def invoice_of(knowledge: ClientKnowledge, period: str) -> dict[str, Any]:
     return {**header, "status": "draft", "lines": lines, "total": money(total)}
 
 
+def period_as_known(knowledge: ClientKnowledge, period: str) -> Computed:
+    """The period's own lines as known at K, whether or not it was issued (for disputes)."""
+    return compute_period(knowledge, period, EventIndex(knowledge))
+
+
 def invoice(ledger: SupportLedger, client_id: str, period: str, known_at: datetime) -> dict[str, Any]:
     return invoice_of(client_known_at(ledger, client_id, known_at), period)

@@ -1,0 +1,128 @@
+"""Dispute report: one client and period, in Markdown, for a person who never saw the code.
+
+    python scripts/dispute_report.py CLIENT_ID --period 2025-03 [--out report.md] [--db URL]
+
+Sections: the invoice as issued (if it was), the period as known now, the differences with
+the events recorded after the issue that caused them, every line explained, and the event
+timeline of the client and of the catalog facts the lines cite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ledger.application import DEFAULT_DB_URL, SupportLedger
+from ledger.errors import LedgerError
+from ledger.timeutil import in_moscow, utc_now
+from projections.history import event_document
+from projections.invoice import invoice_of, money, period_as_known
+from projections.knowledge import client_known_at
+
+
+def _cell(value: Any) -> str:
+    return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return out
+
+
+def _lines_table(lines: list[dict[str, Any]]) -> list[str]:
+    rows = [[l["kind"], l["description"], l["quantity"], l["unit_price"], l["amount"], ", ".join(l["rules"])]
+            for l in lines]
+    return _table(["kind", "description", "quantity", "unit price", "amount", "rules"], rows)
+
+
+def _events_table(events: list[dict[str, Any]]) -> list[str]:
+    rows = [[e["event_id"], e["type"], e["valid_at"], e["recorded_at"], e["actor"],
+             ", ".join(f"{k}={v}" for k, v in e["payload"].items() if v is not None and k != "client_id")]
+            for e in events]
+    return _table(["event", "type", "valid time", "recorded", "actor", "facts"], rows)
+
+
+def report(ledger: SupportLedger, client_id: str, period: str) -> str:
+    now = in_moscow(utc_now())
+    knowledge = client_known_at(ledger, client_id, now)
+    documents = {e.event_id: event_document(e) for e in
+                 sorted([*knowledge.events, *knowledge.catalog_events], key=lambda e: e.notification_id)}
+    current = period_as_known(knowledge, period)
+    current_total = sum((Decimal(l["amount"]) for l in current.lines), Decimal("0.00"))
+    issued = knowledge.invoices.get(period)
+    out = [f"# Dispute report: {knowledge.client.name} ({client_id}), {period}", "",
+           f"Generated {now.isoformat()} (Moscow time). Rule IDs refer to REGULATION.md.", ""]
+
+    out += ["## The invoice as issued", ""]
+    if issued is None:
+        out += ["Not issued yet. Its current draft:", "", *_lines_table(invoice_of(knowledge, period)["lines"]), ""]
+    else:
+        out += [f"Issued {in_moscow(issued.issued_at).isoformat()}, computed from what the ledger knew at "
+                f"{in_moscow(issued.known_at).isoformat()}. Total **{money(issued.total)}**.", "",
+                *_lines_table(issued.lines), ""]
+
+    out += ["## The period as known now", "",
+            f"What the period's own lines are with everything recorded up to now. Total **{money(current_total)}**.",
+            "", *_lines_table(current.lines), ""]
+
+    if issued is not None:
+        out += ["## Differences since the invoice was issued", ""]
+        was = {l["key"]: l for l in issued.lines if l["kind"] != "adjustment"}
+        now_lines = {l["key"]: l for l in current.lines}
+        changed = [k for k in sorted(set(was) | set(now_lines))
+                   if (was.get(k) or {}).get("amount") != (now_lines.get(k) or {}).get("amount")]
+        if not changed:
+            out += ["None: every line is as issued.", ""]
+        for key in changed:
+            before, after = was.get(key), now_lines.get(key)
+            line = after or before
+            out += [f"### {line['description']}", "",
+                    f"- issued: {before['computation'] if before else 'no such line'}",
+                    f"- now: {after['computation'] if after else 'no such line'}",
+                    "- billed as adjustment lines on the earliest later period not yet issued (I-9).", "",
+                    "Events recorded after the issue that changed it:", ""]
+            causes = [documents[e.event_id] for e in current.bearing.get(key, []) if e.recorded_at > issued.known_at]
+            out += [*_events_table(causes), ""]
+
+    out += ["## Every line explained", ""]
+    for number, line in enumerate(current.lines, start=1):
+        out += [f"### {number}. {line['description']} — {line['amount']}", "", line["computation"], "",
+                f"Rules: {', '.join(line['rules'])}.", "",
+                *_events_table([documents[i] for i in line["events"] if i in documents]), ""]
+
+    out += ["## Event timeline", "", "Every event of the client, and the catalog facts the lines cite, "
+            "in the order the ledger recorded them.", ""]
+    cited = {i for line in current.lines for i in line["events"]}
+    timeline = [d for i, d in documents.items() if d["payload"].get("client_id") == client_id or i in cited]
+    out += _events_table(timeline)
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("client_id")
+    parser.add_argument("--period", required=True)
+    parser.add_argument("--out", type=Path, help="write the Markdown here (default: standard output)")
+    parser.add_argument("--db", default=os.environ.get("SUPPORT_LEDGER_DB", DEFAULT_DB_URL))
+    args = parser.parse_args(argv)
+    try:
+        with SupportLedger(args.db) as ledger:
+            text = report(ledger, args.client_id, args.period)
+    except (LedgerError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
