@@ -3,25 +3,36 @@
 Idempotency (CONTRACT.md): a command_id applied before with the same content is a
 `duplicate` and records nothing; with other content it is refused. The receipt is saved in
 the same transaction as the command's events, so two racing writers cannot both apply it.
-An optimistic-concurrency conflict is retried from the start, never lost.
+
+Commands run against a `WorkingSet`: the aggregates they read, kept in memory with the
+events each accepted command added. A refused command's changes are rolled back in memory,
+so it records nothing. `execute` runs one command and saves it; `apply_lines` runs a batch
+of commands and saves the whole batch in one transaction — each command stays atomic and
+its outcome exact, because if the batch cannot be saved (another writer got there first)
+every command of it is run again on its own. An optimistic-concurrency conflict is
+retried, never lost.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from commands.handlers import HANDLERS
-from commands.models import COMMAND_ADAPTER, COMMAND_NAMES, Command
-from ledger.aggregates import CommandReceipt
-from ledger.application import ConcurrentWriteError, SupportLedger
+from commands.models import COMMAND_ADAPTER, COMMAND_NAMES, Command, IssueInvoice
+from ledger.aggregates import Client, CommandReceipt, Subscription, Ticket
+from ledger.aggregates.base import LedgerAggregate
+from ledger.application import A, AggregateAccess, ConcurrentWriteError, SupportLedger
 from ledger.context import recording
 from ledger.errors import DuplicateCommandIdError, InvalidCommandError, LedgerError
 
 MAX_ATTEMPTS = 8
+BATCH_SIZE = 500  # commands saved per transaction by apply_lines
+CACHE_LIMIT = 50_000  # aggregates kept between batches
 
 Status = Literal["applied", "duplicate", "rejected"]
 
@@ -31,6 +42,9 @@ class Outcome:
     status: Status
     command_id: str | None = None
     error: str | None = None
+
+
+# --- parsing -------------------------------------------------------------------------------
 
 
 def parse_command(data: Any) -> Command:
@@ -61,32 +75,116 @@ def describe_validation_error(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def execute(ledger: SupportLedger, command: Command, actor: str) -> Outcome:
-    """Apply one validated command; LedgerError is returned as a rejection, never raised."""
+def parse_line(text: str) -> Command | Outcome:
+    """One line of a command file: the command, or the rejection that names what is wrong."""
+    command_id = None
     try:
-        return _execute(ledger, command, actor)
+        data = json.loads(text)
+        if isinstance(data, dict) and isinstance(data.get("command_id"), str):
+            command_id = data["command_id"]
+        return parse_command(data)
+    except json.JSONDecodeError as error:
+        return Outcome("rejected", None, f"line is not valid JSON: {error.msg} at column {error.colno}")
+    except (RecursionError, ValueError) as error:  # e.g. absurd nesting or a 5000-digit number
+        return Outcome("rejected", None, f"line is not usable JSON: {str(error) or type(error).__name__}")
     except LedgerError as error:
-        return Outcome("rejected", command.command_id, str(error))
+        return Outcome("rejected", command_id, str(error))
 
 
-def _execute(ledger: SupportLedger, command: Command, actor: str) -> Outcome:
-    handler = HANDLERS[type(command)]
+# --- the working set ---------------------------------------------------------------------
+
+
+class WorkingSet(AggregateAccess):
+    """Aggregates read from the ledger once and kept in memory, with the events accepted
+    commands added to them, in command order, until they are saved together."""
+
+    def __init__(self, ledger: SupportLedger):
+        self.ledger = ledger
+        self.cache: dict[str, LedgerAggregate | None] = {}  # None: known not to exist
+        self.events: list[Any] = []  # accepted, not yet saved
+        self._saved_or_accepted: dict[str, int] = {}  # pending events accepted per stream
+        self._read: set[str] = set()  # streams the current command read
+
+    def find(self, cls: type[A], key: str) -> A | None:
+        stream = cls.stream_for(key)
+        if stream not in self.cache:
+            self.cache[stream] = self.ledger.find(cls, key)
+        self._read.add(stream)
+        return self.cache[stream]  # type: ignore[return-value]
+
+    def prefetch(self, streams: Iterable[str]) -> None:
+        """Read many aggregates in one go; those that do not exist are remembered as such."""
+        wanted = [s for s in set(streams) if s not in self.cache]
+        if wanted:
+            found = self.ledger.load_streams(wanted)
+            for stream in wanted:
+                self.cache[stream] = found.get(stream)
+
+    def accept(self, touched: list[LedgerAggregate]) -> None:
+        """The command succeeded: its events join the batch, its new aggregates the cache."""
+        for aggregate in touched:
+            already = self._saved_or_accepted.get(aggregate.id, 0)
+            self.events += aggregate.pending_events[already:]
+            self._saved_or_accepted[aggregate.id] = len(aggregate.pending_events)
+            self.cache[aggregate.id] = aggregate
+        self._read.clear()
+
+    def roll_back(self) -> None:
+        """The command was refused: undo whatever it did to the aggregates it read."""
+        for stream in self._read:
+            aggregate = self.cache.get(stream)
+            accepted = self._saved_or_accepted.get(stream, 0)
+            if aggregate is not None and len(aggregate.pending_events) > accepted:
+                self.cache[stream] = self._rebuild(stream, aggregate.pending_events[:accepted])
+        self._read.clear()
+
+    def _rebuild(self, stream: str, accepted: list[Any]) -> LedgerAggregate | None:
+        aggregate: Any = self.ledger.load_streams([stream]).get(stream)
+        for event in accepted:
+            aggregate = event.mutate(aggregate)
+        if aggregate is not None:
+            aggregate.pending_events[:] = accepted
+        return aggregate
+
+    @property
+    def store(self) -> SupportLedger:
+        return self.ledger
+
+    def reset(self) -> None:
+        """Forget everything: the next reads come from the store."""
+        self.cache.clear()
+        self.events.clear()
+        self._saved_or_accepted.clear()
+        self._read.clear()
+
+    def save(self) -> None:
+        """Save every accepted event in one transaction."""
+        if self.events:
+            self.ledger.save_atomically(*self.events)
+        for aggregate in self.cache.values():
+            if aggregate is not None:
+                aggregate.pending_events.clear()
+        self.events.clear()
+        self._saved_or_accepted.clear()
+
+
+def _run(working: WorkingSet, command: Command, actor: str) -> Outcome:
+    """Run one command in the working set: accepted, a duplicate, or refused (rolled back)."""
     content = command.content_sha256()
-    for _attempt in range(MAX_ATTEMPTS):
+    try:
         if command.command_id is not None:
-            receipt = ledger.receipt(command.command_id)
+            receipt = working.receipt(command.command_id)
             if receipt is not None:
                 return _repeat(command, receipt, content)
         with recording(actor, command.command_id):
-            touched = handler(command, ledger)
+            touched = HANDLERS[type(command)](command, working)
             if command.command_id is not None:
                 touched.append(CommandReceipt.accept(command.command_id, command.command, content))
-        try:
-            ledger.save_atomically(*touched)
-        except ConcurrentWriteError:
-            continue  # someone else wrote first: read again and decide again
-        return Outcome("applied", command.command_id)
-    raise LedgerError(f"gave up after {MAX_ATTEMPTS} concurrent-write conflicts; retry the command")
+    except LedgerError as error:
+        working.roll_back()
+        return Outcome("rejected", command.command_id, str(error))
+    working.accept(touched)
+    return Outcome("applied", command.command_id)
 
 
 def _repeat(command: Command, receipt: CommandReceipt, content: str) -> Outcome:
@@ -98,16 +196,91 @@ def _repeat(command: Command, receipt: CommandReceipt, content: str) -> Outcome:
     )
 
 
+def execute(ledger: SupportLedger, command: Command, actor: str) -> Outcome:
+    """Apply one validated command on its own; a refusal is returned, never raised."""
+    for _attempt in range(MAX_ATTEMPTS):
+        working = WorkingSet(ledger)
+        outcome = _run(working, command, actor)
+        try:
+            working.save()
+        except ConcurrentWriteError:
+            continue  # someone else wrote first: read again and decide again
+        return outcome
+    return Outcome("rejected", command.command_id,
+                   f"gave up after {MAX_ATTEMPTS} concurrent-write conflicts; retry the command")
+
+
 def apply_line(ledger: SupportLedger, text: str, actor: str) -> Outcome:
     """One line of a command file: decode, validate, execute."""
-    command_id = None
-    try:
-        data = json.loads(text)
-        if isinstance(data, dict) and isinstance(data.get("command_id"), str):
-            command_id = data["command_id"]
-        command = parse_command(data)
-    except json.JSONDecodeError as error:
-        return Outcome("rejected", None, f"line is not valid JSON: {error.msg} at column {error.colno}")
-    except LedgerError as error:
-        return Outcome("rejected", command_id, str(error))
-    return execute(ledger, command, actor)
+    parsed = parse_line(text)
+    return parsed if isinstance(parsed, Outcome) else execute(ledger, parsed, actor)
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+
+def apply_lines(
+    ledger: SupportLedger, lines: Iterable[str], actor: str, batch_size: int = BATCH_SIZE
+) -> Iterator[Outcome]:
+    """Apply command-file lines in order, one outcome per line (blank lines give none),
+    saving up to `batch_size` commands per transaction."""
+    working = WorkingSet(ledger)
+    batch: list[Command | Outcome] = []
+    for text in lines:
+        if not text.strip():
+            continue
+        batch.append(parse_line(text))
+        if len(batch) >= batch_size:
+            yield from _apply_batch(ledger, working, batch, actor)
+            batch = []
+            if len(working.cache) > CACHE_LIMIT:
+                working = WorkingSet(ledger)
+    yield from _apply_batch(ledger, working, batch, actor)
+
+
+def _apply_batch(ledger: SupportLedger, working: WorkingSet, batch: list[Command | Outcome],
+                 actor: str) -> list[Outcome]:
+    working.prefetch(stream for item in batch if isinstance(item, Command) for stream in _streams(item))
+    outcomes: list[Outcome] = []
+    saved_upto = 0
+
+    def save() -> None:
+        """Save what the batch accepted so far; if another writer interfered, run each of
+        those commands again on its own, so that every outcome stays exact."""
+        nonlocal saved_upto
+        try:
+            working.save()
+        except ConcurrentWriteError:
+            working.reset()
+            for position in range(saved_upto, len(outcomes)):
+                item = batch[position]
+                if isinstance(item, Command):
+                    outcomes[position] = execute(ledger, item, actor)
+        saved_upto = len(outcomes)
+
+    for item in batch:
+        if isinstance(item, Outcome):
+            outcomes.append(item)
+        elif isinstance(item, IssueInvoice):
+            save()  # an invoice is computed from the store: save what came before it
+            outcomes.append(execute(ledger, item, actor))
+            saved_upto = len(outcomes)
+            working.reset()
+        else:
+            outcomes.append(_run(working, item, actor))
+    save()
+    return outcomes
+
+
+def _streams(command: Command) -> list[str]:
+    """The aggregates a command is likely to read, for prefetching in bulk."""
+    streams = []
+    if command.command_id is not None:
+        streams.append(CommandReceipt.stream_for(command.command_id))
+    client_id = getattr(command, "client_id", None)
+    if client_id is not None:
+        streams += [Client.stream_for(client_id), Subscription.stream_for(client_id)]
+    ticket_id = getattr(command, "ticket_id", None)
+    if ticket_id is not None:
+        streams.append(Ticket.stream_for(ticket_id))
+    return streams

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any, TextIO
 
 from commands import render
-from commands.bus import apply_line
+from commands.bus import apply_lines
 from commands.models import command_schema
 from ledger.application import DEFAULT_DB_URL, SupportLedger
 from ledger.errors import InvalidCommandError, LedgerError
@@ -168,14 +168,16 @@ def run_apply(args: argparse.Namespace) -> int:
     who = actor(args)
     rejected = 0
     with _open_input(args.file) as lines, open_ledger(args) as ledger:
-        for number, text in enumerate(lines, start=1):
-            if not text.strip():
-                continue
-            outcome = apply_line(ledger, text, who)
+        try:
+            numbered = [(number, text) for number, text in enumerate(lines, start=1) if text.strip()]
+        except UnicodeDecodeError as error:
+            raise UserError(f"file: {args.file} is not UTF-8 text (byte {error.start}); nothing applied") from None
+        outcomes = apply_lines(ledger, (text for _, text in numbered), who)
+        for (number, _), outcome in zip(numbered, outcomes, strict=True):
             rejected += outcome.status == "rejected"
             print(json.dumps({"line": number, "command_id": outcome.command_id,
                               "status": outcome.status, "error": outcome.error},
-                             ensure_ascii=False), flush=True)
+                             ensure_ascii=False))
     return 1 if rejected else 0
 
 

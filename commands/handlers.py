@@ -13,7 +13,7 @@ from datetime import datetime
 from commands import models as m
 from ledger.aggregates import Client, Invoice, Subscription, Ticket
 from ledger.aggregates.base import LedgerAggregate
-from ledger.application import SupportLedger
+from ledger.application import AggregateAccess
 from ledger.errors import AlreadyExistsError, ConflictingStateError
 from ledger.timeutil import in_moscow, period_bounds, start_of_day, utc_now
 from projections.invoice import invoice
@@ -24,19 +24,19 @@ Touched = list[LedgerAggregate]
 # --- the catalog -----------------------------------------------------------------------------
 
 
-def release_version(cmd: m.ReleaseVersion, ledger: SupportLedger) -> Touched:
+def release_version(cmd: m.ReleaseVersion, ledger: AggregateAccess) -> Touched:
     catalog = ledger.catalog()
     catalog.release_version(cmd.product, cmd.version, cmd.released_on)
     return [catalog]
 
 
-def publish_price_list(cmd: m.PublishPriceList, ledger: SupportLedger) -> Touched:
+def publish_price_list(cmd: m.PublishPriceList, ledger: AggregateAccess) -> Touched:
     catalog = ledger.catalog()
     catalog.publish_price_list(cmd.effective_from, cmd.norm_hour, cmd.priority_month)
     return [catalog]
 
 
-def override_calendar_day(cmd: m.OverrideCalendarDay, ledger: SupportLedger) -> Touched:
+def override_calendar_day(cmd: m.OverrideCalendarDay, ledger: AggregateAccess) -> Touched:
     catalog = ledger.catalog()
     catalog.override_calendar_day(cmd.date, cmd.kind, cmd.reason)
     return [catalog]
@@ -45,7 +45,7 @@ def override_calendar_day(cmd: m.OverrideCalendarDay, ledger: SupportLedger) -> 
 # --- clients -----------------------------------------------------------------------------------
 
 
-def register_client(cmd: m.RegisterClient, ledger: SupportLedger) -> Touched:
+def register_client(cmd: m.RegisterClient, ledger: AggregateAccess) -> Touched:
     if ledger.find(Client, cmd.client_id) is not None:
         raise AlreadyExistsError(f"client {cmd.client_id!r} is already registered", field="client_id")
     registered_at = cmd.at or in_moscow(utc_now())
@@ -53,64 +53,64 @@ def register_client(cmd: m.RegisterClient, ledger: SupportLedger) -> Touched:
     return [client, Subscription.open_for(cmd.client_id, registered_at)]
 
 
-def issue_license(cmd: m.IssueLicense, ledger: SupportLedger) -> Touched:
+def issue_license(cmd: m.IssueLicense, ledger: AggregateAccess) -> Touched:
     client = ledger.client(cmd.client_id)
     client.issue_license(cmd.license_id, cmd.product, cmd.issued_on)
     return [client]
 
 
-def hand_over_license_key(cmd: m.HandOverLicenseKey, ledger: SupportLedger) -> Touched:
+def hand_over_license_key(cmd: m.HandOverLicenseKey, ledger: AggregateAccess) -> Touched:
     client, priority = ledger.client(cmd.client_id), ledger.subscription(cmd.client_id)
     if client.hand_over_license_key(cmd.license_id, cmd.at):
         priority.grant_free_month(cmd.license_id, cmd.at)  # R-PTP-6
     return [client, priority]
 
 
-def start_implementation(cmd: m.StartImplementation, ledger: SupportLedger) -> Touched:
+def start_implementation(cmd: m.StartImplementation, ledger: AggregateAccess) -> Touched:
     client = ledger.client(cmd.client_id)
     client.start_implementation(cmd.at)
     return [client]
 
 
-def finish_implementation(cmd: m.FinishImplementation, ledger: SupportLedger) -> Touched:
+def finish_implementation(cmd: m.FinishImplementation, ledger: AggregateAccess) -> Touched:
     client = ledger.client(cmd.client_id)
     client.finish_implementation(cmd.at)
     return [client]
 
 
-def register_personal_configuration(cmd: m.RegisterPersonalConfiguration, ledger: SupportLedger) -> Touched:
+def register_personal_configuration(cmd: m.RegisterPersonalConfiguration, ledger: AggregateAccess) -> Touched:
     client = ledger.client(cmd.client_id)
     client.register_personal_configuration(cmd.configuration_id, cmd.at)
     return [client]
 
 
-def start_pilot(cmd: m.StartPilot, ledger: SupportLedger) -> Touched:
+def start_pilot(cmd: m.StartPilot, ledger: AggregateAccess) -> Touched:
     client, priority = ledger.client(cmd.client_id), ledger.subscription(cmd.client_id)
     client.start_pilot(cmd.pilot_id, cmd.at, cmd.contract)
     priority.grant_pilot_coverage(cmd.pilot_id, cmd.at)  # R-PTP-7
     return [client, priority]
 
 
-def end_pilot(cmd: m.EndPilot, ledger: SupportLedger) -> Touched:
+def end_pilot(cmd: m.EndPilot, ledger: AggregateAccess) -> Touched:
     client, priority = ledger.client(cmd.client_id), ledger.subscription(cmd.client_id)
     client.end_pilot(cmd.pilot_id, cmd.at)
     priority.end_pilot_coverage(cmd.pilot_id, cmd.at)
     return [client, priority]
 
 
-def assign_engineer(cmd: m.AssignEngineer, ledger: SupportLedger) -> Touched:
+def assign_engineer(cmd: m.AssignEngineer, ledger: AggregateAccess) -> Touched:
     client = ledger.client(cmd.client_id)
     client.assign_engineer(cmd.engineer, cmd.at)
     return [client]
 
 
-def subscribe_priority(cmd: m.SubscribePriority, ledger: SupportLedger) -> Touched:
+def subscribe_priority(cmd: m.SubscribePriority, ledger: AggregateAccess) -> Touched:
     priority = ledger.subscription(cmd.client_id)
     priority.subscribe(cmd.subscription_id, cmd.at)
     return [priority]
 
 
-def cancel_priority(cmd: m.CancelPriority, ledger: SupportLedger) -> Touched:
+def cancel_priority(cmd: m.CancelPriority, ledger: AggregateAccess) -> Touched:
     priority = ledger.subscription(cmd.client_id)
     priority.cancel(cmd.subscription_id, cmd.at)
     return [priority]
@@ -119,7 +119,7 @@ def cancel_priority(cmd: m.CancelPriority, ledger: SupportLedger) -> Touched:
 # --- tickets -------------------------------------------------------------------------------------
 
 
-def open_ticket(cmd: m.OpenTicket, ledger: SupportLedger) -> Touched:
+def open_ticket(cmd: m.OpenTicket, ledger: AggregateAccess) -> Touched:
     ledger.client(cmd.client_id)
     if ledger.find(Ticket, cmd.ticket_id) is not None:
         raise AlreadyExistsError(f"ticket {cmd.ticket_id!r} already exists", field="ticket_id")
@@ -127,25 +127,25 @@ def open_ticket(cmd: m.OpenTicket, ledger: SupportLedger) -> Touched:
     return [Ticket.open(**fields)]
 
 
-def classify_ticket(cmd: m.ClassifyTicket, ledger: SupportLedger) -> Touched:
+def classify_ticket(cmd: m.ClassifyTicket, ledger: AggregateAccess) -> Touched:
     ticket = ledger.ticket(cmd.ticket_id)
     ticket.classify(cmd.category, cmd.at, cmd.reason)
     return [ticket]
 
 
-def confirm_bug(cmd: m.ConfirmBug, ledger: SupportLedger) -> Touched:
+def confirm_bug(cmd: m.ConfirmBug, ledger: AggregateAccess) -> Touched:
     ticket = ledger.ticket(cmd.ticket_id)
     ticket.confirm_bug(cmd.at)
     return [ticket]
 
 
-def reject_bug(cmd: m.RejectBug, ledger: SupportLedger) -> Touched:
+def reject_bug(cmd: m.RejectBug, ledger: AggregateAccess) -> Touched:
     ticket = ledger.ticket(cmd.ticket_id)
     ticket.reject_bug(cmd.at, cmd.category, cmd.reason)
     return [ticket]
 
 
-def log_time(cmd: m.LogTime, ledger: SupportLedger) -> Touched:
+def log_time(cmd: m.LogTime, ledger: AggregateAccess) -> Touched:
     ticket = ledger.ticket(cmd.ticket_id)
     ticket.log_time(
         entry_id=cmd.entry_id, engineer=cmd.engineer, started_at=cmd.started_at,
@@ -160,31 +160,31 @@ def log_time(cmd: m.LogTime, ledger: SupportLedger) -> Touched:
     return [ticket]
 
 
-def correct_time(cmd: m.CorrectTime, ledger: SupportLedger) -> Touched:
+def correct_time(cmd: m.CorrectTime, ledger: AggregateAccess) -> Touched:
     ticket = ledger.ticket(cmd.ticket_id)
     ticket.correct_time(cmd.entry_id, cmd.minutes, cmd.reason)
     return [ticket]
 
 
-def void_time(cmd: m.VoidTime, ledger: SupportLedger) -> Touched:
+def void_time(cmd: m.VoidTime, ledger: AggregateAccess) -> Touched:
     ticket = ledger.ticket(cmd.ticket_id)
     ticket.void_time(cmd.entry_id, cmd.reason)
     return [ticket]
 
 
-def respond_to_ticket(cmd: m.RespondToTicket, ledger: SupportLedger) -> Touched:
+def respond_to_ticket(cmd: m.RespondToTicket, ledger: AggregateAccess) -> Touched:
     ticket = ledger.ticket(cmd.ticket_id)
     ticket.respond(cmd.at)
     return [ticket]
 
 
-def resolve_ticket(cmd: m.ResolveTicket, ledger: SupportLedger) -> Touched:
+def resolve_ticket(cmd: m.ResolveTicket, ledger: AggregateAccess) -> Touched:
     ticket = ledger.ticket(cmd.ticket_id)
     ticket.resolve(cmd.at)
     return [ticket]
 
 
-def reopen_ticket(cmd: m.ReopenTicket, ledger: SupportLedger) -> Touched:
+def reopen_ticket(cmd: m.ReopenTicket, ledger: AggregateAccess) -> Touched:
     ticket = ledger.ticket(cmd.ticket_id)
     ticket.reopen(cmd.at)
     return [ticket]
@@ -193,7 +193,7 @@ def reopen_ticket(cmd: m.ReopenTicket, ledger: SupportLedger) -> Touched:
 # --- invoices -------------------------------------------------------------------------------------
 
 
-def issue_invoice(cmd: m.IssueInvoice, ledger: SupportLedger) -> Touched:
+def issue_invoice(cmd: m.IssueInvoice, ledger: AggregateAccess) -> Touched:
     ledger.client(cmd.client_id)
     if ledger.invoice(cmd.client_id, cmd.period) is not None:
         raise AlreadyExistsError(
@@ -202,8 +202,8 @@ def issue_invoice(cmd: m.IssueInvoice, ledger: SupportLedger) -> Touched:
             rule="I-9",
         )
     _require_period_over(cmd.period, cmd.at)
-    known_at = ledger.last_recorded_at() or in_moscow(utc_now())
-    document = invoice(ledger, cmd.client_id, cmd.period, known_at)
+    known_at = ledger.store.last_recorded_at() or in_moscow(utc_now())
+    document = invoice(ledger.store, cmd.client_id, cmd.period, known_at)
     return [Invoice.issue(cmd.client_id, cmd.period, cmd.at, document, known_at)]
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter
 
+from ledger.rules.prices import KOPECK
 from ledger.timeutil import in_moscow, parse_instant, parse_period
 from ledger.vocabulary import (
     CATEGORIES,
@@ -57,7 +58,7 @@ def _money(value: Any) -> Decimal:
     amount = Decimal(text)
     if amount.as_tuple().exponent < -2:  # type: ignore[operator]
         raise ValueError(f"{value!r} has more than two decimal places")
-    return amount
+    return amount.quantize(KOPECK)  # "1500", "1500.0" and "1500.00" are the same amount
 
 
 def _period(value: Any) -> str:

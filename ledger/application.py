@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -19,6 +20,7 @@ from ledger.aggregates.base import LedgerAggregate
 from ledger.errors import NotFoundError
 from ledger.events import ClientRegistered, LedgerEvent
 from ledger.persistence import IndexRow, environment_for
+from ledger.timeutil import in_moscow
 
 DEFAULT_DB_URL = "sqlite:///support-ledger.db"
 
@@ -43,20 +45,18 @@ class RecordedEvent:
         return type(self.event).__name__
 
 
-class SupportLedger(Application[str]):
-    name = "SupportLedger"
-
-    def __init__(self, url: str = DEFAULT_DB_URL, env: dict[str, str] | None = None):
-        self.url = url
-        super().__init__(env={**environment_for(url), **(env or {})})
-
-    # --- getting aggregates ---------------------------------------------------------------
+class AggregateAccess:
+    """How handlers reach aggregates: by kind and natural key, with refusals that name the
+    field. `find` is the one way in; the store-backed ledger and the batching working set
+    (`commands.bus.WorkingSet`) each implement it."""
 
     def find(self, cls: type[A], key: str) -> A | None:
-        try:
-            return self.repository.get(cls.stream_for(key))  # type: ignore[return-value]
-        except AggregateNotFoundError:
-            return None
+        raise NotImplementedError
+
+    @property
+    def store(self) -> SupportLedger:
+        """The ledger itself, for reads that need the record (e.g. computing an invoice)."""
+        raise NotImplementedError
 
     def get(self, cls: type[A], key: str, *, field: str, what: str) -> A:
         found = self.find(cls, key)
@@ -82,12 +82,42 @@ class SupportLedger(Application[str]):
     def invoice(self, client_id: str, period: str) -> Invoice | None:
         return self.find(Invoice, Invoice.key(client_id, period))
 
+
+class SupportLedger(AggregateAccess, Application[str]):
+    name = "SupportLedger"
+
+    def __init__(self, url: str = DEFAULT_DB_URL, env: dict[str, str] | None = None):
+        self.url = url
+        super().__init__(env={**environment_for(url), **(env or {})})
+
+    # --- getting aggregates ---------------------------------------------------------------
+
+    @property
+    def store(self) -> SupportLedger:
+        return self
+
+    def find(self, cls: type[A], key: str) -> A | None:
+        try:
+            return self.repository.get(cls.stream_for(key))  # type: ignore[return-value]
+        except AggregateNotFoundError:
+            return None
+
+    def load_streams(self, streams: Iterable[str]) -> dict[str, LedgerAggregate]:
+        """Many aggregates in one read: those of `streams` that exist, by stream id."""
+        stored = self.recorder.select_streams(sorted(set(streams)))  # type: ignore[attr-defined]
+        aggregates: dict[str, Any] = {}
+        for item in stored:
+            aggregates[item.originator_id] = self.mapper.to_domain_event(item).mutate(
+                aggregates.get(item.originator_id)
+            )
+        return aggregates
+
     # --- saving ---------------------------------------------------------------------------
 
-    def save_atomically(self, *aggregates: LedgerAggregate) -> None:
-        """Save every aggregate a command touched in one transaction, or none of them."""
+    def save_atomically(self, *items: Any) -> None:
+        """Save aggregates (or their events, in the order given) in one transaction, or none."""
         try:
-            self.save(*aggregates)
+            self.save(*items)
         except IntegrityError as error:
             raise ConcurrentWriteError(str(error)) from error
 
@@ -103,7 +133,9 @@ class SupportLedger(Application[str]):
         """Events in record order — optionally only one client's, or one aggregate's — and
         optionally only those recorded at or before `known_at` (I-9)."""
         rows: list[IndexRow] = self.recorder.select_indexed(  # type: ignore[attr-defined]
-            client_id=client_id, originator_id=stream, recorded_lte=known_at
+            client_id=client_id,
+            originator_id=stream,
+            recorded_lte=None if known_at is None else in_moscow(known_at),  # naive = Moscow
         )
         return [self._decode(row) for row in rows]
 

@@ -230,6 +230,21 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             )
         return notification_ids
 
+    def select_streams(self, streams: Sequence[str]) -> list[StoredEvent]:
+        """Every event of the given aggregates, stream by stream, in version order."""
+        found: list[StoredEvent] = []
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(streams), 500):
+                chunk = streams[start : start + 500]
+                c.execute(
+                    f"SELECT * FROM {self.events_table_name} WHERE originator_id IN "
+                    f"({','.join('?' * len(chunk))}) ORDER BY originator_id, originator_version",
+                    chunk,
+                )
+                found += [StoredEvent(r["originator_id"], r["originator_version"], r["topic"], r["state"])
+                          for r in c.fetchall()]
+        return found
+
     def client_ids(self, registered_topic: str) -> list[str]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
@@ -314,6 +329,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             "SELECT GREATEST(clock_timestamp(), MAX(recorded_at) + interval '1 microsecond') AS recorded_at "
             "FROM {schema}.{index}"
         ).format(schema=schema, index=index)
+        self._select_streams = SQL(
+            "SELECT * FROM {schema}.{events} WHERE originator_id = ANY(%s) "
+            "ORDER BY originator_id, originator_version"
+        ).format(schema=schema, events=Identifier(self.events_table_name))
         self._select_client_ids = SQL(
             "SELECT client_id FROM {schema}.{index} WHERE topic = %s ORDER BY notification_id"
         ).format(schema=schema, index=index)
@@ -346,6 +365,15 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 self._insert_index_row, [(*r[:6], recorded_at, *r[6:]) for r in rows]
             )
         return notification_ids
+
+    def select_streams(self, streams: Sequence[str]) -> list[StoredEvent]:
+        """Every event of the given aggregates, stream by stream, in version order."""
+        if not streams:
+            return []
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_streams, [list(streams)])
+            return [StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+                    for r in curs.fetchall()]
 
     def client_ids(self, registered_topic: str) -> list[str]:
         with self.datastore.transaction(commit=False) as curs:
@@ -414,6 +442,10 @@ def environment_for(url: str) -> dict[str, str]:
     if url.startswith(("postgresql://", "postgres://")):
         parts = urlparse(url)
         dbname = parts.path.lstrip("/")
+        try:
+            port = parts.port or 5432
+        except ValueError:
+            raise InvalidCommandError(f"{url!r} has no valid port number", field="--db") from None
         if not (parts.hostname and dbname):
             raise InvalidCommandError(
                 "PostgreSQL URL must be postgresql://USER@HOST:PORT/DBNAME", field="--db"
@@ -424,7 +456,7 @@ def environment_for(url: str) -> dict[str, str]:
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": dbname,
             "POSTGRES_HOST": parts.hostname,
-            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_PORT": str(port),
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_SCHEMA": schema,

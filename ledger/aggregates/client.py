@@ -57,7 +57,7 @@ class Client(LedgerAggregate):
 
     def hand_over_license_key(self, license_id: str, at: datetime) -> bool:
         """Record the handover; True when it is the key of the client's first licence ever,
-        which starts the free priority month (R-PTP-6)."""
+        which starts the free priority month (R-PTP-6) whenever that key is handed over."""
         license = self._license(license_id)
         if license.key_handed_over_at is not None:
             raise ConflictingStateError(
@@ -66,9 +66,7 @@ class Client(LedgerAggregate):
                 field="license_id",
             )
         require_not_before(at, start_of_day(license.issued_on), field="at", what="the licence was issued")
-        first_ever = license_id == self.first_license_id and not any(
-            other.key_handed_over_at for other in self.licenses.values()
-        )
+        first_ever = license_id == self.first_license_id
         self._record(LicenseKeyHandedOver, license_id=license_id, at=at)
         return first_ever
 
@@ -163,7 +161,8 @@ class Client(LedgerAggregate):
     def engineer_at(self, at: datetime) -> str | None:
         """R-PTP-5: the dedicated engineer assigned last at or before `at`."""
         assigned = [(when, engineer) for when, engineer in self.engineers if when <= at]
-        return max(assigned, key=lambda pair: pair[0])[1] if assigned else None
+        # The sort is stable: of two assignments at the same instant, the later recorded wins.
+        return sorted(assigned, key=lambda pair: pair[0])[-1][1] if assigned else None
 
     # --- state ------------------------------------------------------------------------------
 

@@ -79,7 +79,7 @@ def new_versions_included(
     since = continuous_since(list(intervals), at)
     if since is None:
         return False
-    if first_handover_at is not None and since <= first_handover_at:
+    if first_handover_at is not None and since <= first_handover_at <= at:
         return True
     return since + CONTINUITY_FOR_NEW_VERSIONS <= at
 

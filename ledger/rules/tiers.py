@@ -19,7 +19,6 @@ WARRANTY_COLUMN: dict[str, Service] = {
 }
 # Section 4, standard column: everything but personal configurations, paid per actual time.
 STANDARD_COLUMN: frozenset[str] = frozenset(ACTIVITIES) - {"personal_config"}
-WARRANTY_CATEGORIES: frozenset[str] = frozenset({"question", "bug"})  # R-WTY-1, I-3
 
 
 @dataclass(frozen=True)
@@ -55,22 +54,18 @@ def tier_of_work(
                             "restoring after the client's own changes is paid whatever the tier")
     if priority:
         return TierDecision("included", ("R-PTP-1", "I-4", "I-7"), "included in priority support")
+    if activity not in STANDARD_COLUMN and not warranty_allows(activity, purpose):
+        raise RuleViolationError(
+            f"{activity} work needs priority support, and the client has no priority coverage then",
+            rule="R-PTP-3",
+        )
     if category == "bug" and bug_verdict is None:
         return TierDecision("pending", ("R-WTY-2", "I-4"),
                             "suspected bug not yet confirmed or rejected: not charged until it is")
-    if (
-        category in WARRANTY_CATEGORIES
-        and under_warranty
-        and warranty_allows(activity, purpose)
-    ):
+    warranty_case = category == "question" or (category == "bug" and bug_verdict == "confirmed")
+    if warranty_case and under_warranty and warranty_allows(activity, purpose):  # R-WTY-1
         return TierDecision("free", ("R-WTY-1", "R-WTY-5", "I-2", "I-4"), "free under warranty")
-    if activity in STANDARD_COLUMN:
-        return TierDecision("billable", ("R-STP-1", "R-STP-2", "I-4"),
-                            "standard support, paid per actual time")
-    raise RuleViolationError(
-        f"{activity} work needs priority support, and the client has no priority coverage then",
-        rule="R-PTP-3",
-    )
+    return TierDecision("billable", ("R-STP-1", "R-STP-2", "I-4"), "standard support, paid per actual time")
 
 
 def services(priority: bool) -> dict[str, Service]:
