@@ -6,7 +6,7 @@ translate the library's errors into the ledger's own at this boundary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from collections.abc import Iterable
 from typing import Any, TypeVar
@@ -19,7 +19,7 @@ from ledger.aggregates import Catalog, Client, CommandReceipt, Invoice, Subscrip
 from ledger.aggregates.base import LedgerAggregate
 from ledger.errors import NotFoundError
 from ledger.events import ClientRegistered, LedgerEvent
-from ledger.persistence import IndexRow, environment_for
+from ledger.persistence import IndexQuery, IndexRow, environment_for
 from ledger.timeutil import in_moscow
 
 DEFAULT_DB_URL = "sqlite:///support-ledger.db"
@@ -125,19 +125,27 @@ class SupportLedger(AggregateAccess, Application[str]):
 
     def recorded_events(
         self,
+        query: IndexQuery | None = None,
         *,
         client_id: str | None = None,
         stream: str | None = None,
         known_at: datetime | None = None,
     ) -> list[RecordedEvent]:
-        """Events in record order — optionally only one client's, or one aggregate's — and
-        optionally only those recorded at or before `known_at` (I-9)."""
-        rows: list[IndexRow] = self.recorder.select_indexed(  # type: ignore[attr-defined]
-            client_id=client_id,
-            originator_id=stream,
+        """Events in record order — optionally only one client's or one aggregate's (or
+        whatever `query` selects) — and only those recorded at or before `known_at` (I-9)."""
+        query = query or IndexQuery()
+        query = replace(
+            query,
+            client_id=client_id or query.client_id,
+            stream=stream or query.stream,
             recorded_lte=None if known_at is None else in_moscow(known_at),  # naive = Moscow
         )
+        rows: list[IndexRow] = self.recorder.select_indexed(query)  # type: ignore[attr-defined]
         return [self._decode(row) for row in rows]
+
+    def index_rows(self, query: IndexQuery) -> list[IndexRow]:
+        """What the record-time index knows (no payloads unless asked for)."""
+        return self.recorder.select_indexed(query)  # type: ignore[attr-defined]
 
     def client_ids(self) -> list[str]:
         """Every registered client, in registration (record) order."""

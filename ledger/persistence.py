@@ -162,6 +162,47 @@ class IndexRow:
         return StoredEvent(self.originator_id, self.originator_version, self.topic, self.state)
 
 
+@dataclass(frozen=True)
+class IndexQuery:
+    """Which recorded events to read. Every filter is optional; they combine with AND.
+    Both recorders render the same conditions in their own SQL dialect."""
+
+    client_id: str | None = None
+    clients: Sequence[str] | None = None
+    any_client: bool = False  # only events that concern some client
+    stream: str | None = None
+    streams: Sequence[str] | None = None
+    stream_prefix: str | None = None  # e.g. "ticket/"
+    excluded_prefixes: tuple[str, ...] = ()
+    topic: str | None = None
+    valid_from: datetime | None = None
+    valid_before: datetime | None = None
+    recorded_after: datetime | None = None
+    recorded_lte: datetime | None = None
+    with_state: bool = True
+
+    def conditions(self) -> list[tuple[str, str, Any]]:
+        """(column, operator, value) triples; operators: = <= > >= < in like not-like not-null."""
+        found: list[tuple[str, str, Any]] = []
+        optional = [
+            ("client_id", "=", self.client_id),
+            ("client_id", "in", None if self.clients is None else list(self.clients)),
+            ("originator_id", "=", self.stream),
+            ("originator_id", "in", None if self.streams is None else list(self.streams)),
+            ("originator_id", "like", None if self.stream_prefix is None else self.stream_prefix + "%"),
+            ("topic", "=", self.topic),
+            ("valid_at", ">=", self.valid_from),
+            ("valid_at", "<", self.valid_before),
+            ("recorded_at", ">", self.recorded_after),
+            ("recorded_at", "<=", self.recorded_lte),
+        ]
+        found += [condition for condition in optional if condition[2] is not None]
+        found += [("originator_id", "not-like", prefix + "%") for prefix in self.excluded_prefixes]
+        if self.any_client:
+            found.append(("client_id", "not-null", None))
+        return found
+
+
 def _index_values(stored: StoredEvent, notification_id: int) -> tuple[Any, ...] | None:
     if not isinstance(stored, IndexedStoredEvent):
         return None
@@ -204,6 +245,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_recorded ON {INDEX_TABLE} (recorded_at)",
             f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_stream "
             f"ON {INDEX_TABLE} (originator_id, notification_id)",
+            f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_topic_valid ON {INDEX_TABLE} (topic, valid_at)",
         ]
 
     def _insert_events(
@@ -259,26 +301,23 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             last = c.fetchone()[0]
         return None if last is None else _from_sqlite_time(last)
 
-    def select_indexed(
-        self,
-        *,
-        client_id: str | None = None,
-        originator_id: str | None = None,
-        recorded_lte: datetime | None = None,
-    ) -> list[IndexRow]:
+    def select_indexed(self, query: IndexQuery) -> list[IndexRow]:
         where, params = ["1=1"], []
-        if client_id is not None:
-            where.append("i.client_id = ?")
-            params.append(client_id)
-        if originator_id is not None:
-            where.append("i.originator_id = ?")
-            params.append(originator_id)
-        if recorded_lte is not None:
-            where.append("i.recorded_at <= ?")
-            params.append(_sqlite_time(recorded_lte))
+        for column, operator, value in query.conditions():
+            if isinstance(value, datetime):
+                value = _sqlite_time(value)
+            if operator == "in":
+                where.append(f"i.{column} IN ({','.join('?' * len(value))})" if value else "0=1")
+                params += value
+            elif operator == "not-null":
+                where.append(f"i.{column} IS NOT NULL")
+            else:
+                where.append(f"i.{column} {operator.replace('-', ' ').upper()} ?")
+                params.append(value)
+        state = ", e.state" if query.with_state else ""
+        join = f"JOIN {self.events_table_name} e ON e.rowid = i.notification_id " if query.with_state else ""
         statement = (
-            f"SELECT i.*, e.state FROM {INDEX_TABLE} i "
-            f"JOIN {self.events_table_name} e ON e.rowid = i.notification_id "
+            f"SELECT i.*{state} FROM {INDEX_TABLE} i {join}"
             f"WHERE {' AND '.join(where)} ORDER BY i.notification_id"
         )
         with self.datastore.transaction(commit=False) as c:
@@ -294,7 +333,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
                     recorded_at=_from_sqlite_time(row["recorded_at"]),
                     actor=row["actor"],
                     command_id=row["command_id"],
-                    state=row["state"],
+                    state=row["state"] if query.with_state else b"",
                 )
                 for row in c.fetchall()
             ]
@@ -324,6 +363,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             SQL(
                 "CREATE INDEX IF NOT EXISTS {name} ON {schema}.{index} (originator_id, notification_id)"
             ).format(name=Identifier(f"{INDEX_TABLE}_stream"), schema=schema, index=index),
+            SQL("CREATE INDEX IF NOT EXISTS {name} ON {schema}.{index} (topic, valid_at)").format(
+                name=Identifier(f"{INDEX_TABLE}_topic_valid"), schema=schema, index=index
+            ),
         ]
         self._select_record_time = SQL(
             "SELECT GREATEST(clock_timestamp(), MAX(recorded_at) + interval '1 microsecond') AS recorded_at "
@@ -346,6 +388,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             "SELECT i.*, e.state FROM {schema}.{index} i "
             "JOIN {schema}.{events} e ON e.notification_id = i.notification_id "
         ).format(schema=schema, index=index, events=Identifier(self.events_table_name))
+        self._select_index_only = SQL("SELECT i.* FROM {schema}.{index} i ").format(
+            schema=schema, index=index
+        )
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -385,32 +430,23 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(self._select_last_recorded_at)
             return curs.fetchone()["last"]  # type: ignore[index]
 
-    def select_indexed(
-        self,
-        *,
-        client_id: str | None = None,
-        originator_id: str | None = None,
-        recorded_lte: datetime | None = None,
-    ) -> list[IndexRow]:
+    def select_indexed(self, query: IndexQuery) -> list[IndexRow]:
         where, params = [SQL("TRUE")], []
-        if client_id is not None:
-            where.append(SQL("i.client_id = %s"))
-            params.append(client_id)
-        if originator_id is not None:
-            where.append(SQL("i.originator_id = %s"))
-            params.append(originator_id)
-        if recorded_lte is not None:
-            where.append(SQL("i.recorded_at <= %s"))
-            params.append(recorded_lte)
-        statement = (
-            self._select_indexed
-            + SQL("WHERE ")
-            + SQL(" AND ").join(where)
-            + SQL(" ORDER BY i.notification_id")
-        )
+        for column, operator, value in query.conditions():
+            name = SQL("i.") + Identifier(column)
+            if operator == "in":
+                where.append(name + SQL(" = ANY(%s)"))
+                params.append(value)
+            elif operator == "not-null":
+                where.append(name + SQL(" IS NOT NULL"))
+            else:
+                where.append(name + SQL(f" {operator.replace('-', ' ').upper()} %s"))
+                params.append(value)
+        select = self._select_indexed if query.with_state else self._select_index_only
+        statement = select + SQL("WHERE ") + SQL(" AND ").join(where) + SQL(" ORDER BY i.notification_id")
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(statement, params)
-            return [IndexRow(**{**row, "state": bytes(row["state"])}) for row in curs.fetchall()]
+            return [IndexRow(**{**row, "state": bytes(row.get("state") or b"")}) for row in curs.fetchall()]
 
 
 # --- database URLs ----------------------------------------------------------------------

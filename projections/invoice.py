@@ -17,12 +17,14 @@ in words and numbers. Once issued, an invoice is read back exactly as issued.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import groupby
 from typing import Any
+
+from eventsourcing.utils import get_topic
 
 from ledger.aggregates import Ticket
 from ledger.application import RecordedEvent, SupportLedger
@@ -44,6 +46,7 @@ from projections.knowledge import ClientKnowledge, client_known_at
 
 # Events that change how all of a ticket's work is billed, whatever their own valid time.
 TICKET_WIDE = (TicketOpened, TicketClassified, BugConfirmed, BugRejected)
+TICKET_WIDE_TOPICS = frozenset(get_topic(cls) for cls in TICKET_WIDE)
 FREE_GRANT_RULES = {"first_month": "R-PTP-6", "pilot": "R-PTP-7"}
 FREE_GRANT_NAMES = {"first_month": "free first month after the licence key handover", "pilot": "pilot project"}
 
@@ -175,11 +178,16 @@ def _priority(knowledge: ClientKnowledge, period: str, first: date, following: d
     grants = [e for ref_events in index.by_priority_ref.values() for e in ref_events]
     period_start, period_end = start_of_day(first), start_of_day(following)
     bearing_grants = [e for e in grants if _touches_day(e, period_start, period_end)]
+    # Every price list in force on some day of the period decides how the days split (I-6).
+    in_force = {price_list_in_force(knowledge.catalog.price_lists, day).effective_from
+                for day in charged}
+    bearing_prices = [index.price_lists[effective] for effective in sorted(in_force)
+                      if effective in index.price_lists]
     by_price = groupby(charged, key=lambda day: price_list_in_force(knowledge.catalog.price_lists, day))
     for price, days in by_price:
         days = list(days)
         amount = prorated_amount(len(days), days_in_month, price.priority_month)
-        bearing = [*bearing_grants, *_cite(index.price_lists.get(price.effective_from))]
+        bearing = [*bearing_grants, *bearing_prices]
         key = f"priority_fee:{period}:{price.effective_from.isoformat()}"
         out.bearing[key] = bearing
         out.lines.append({
@@ -257,26 +265,34 @@ def _earliest_unissued_after(period: str, issued: set[str]) -> str:
             return candidate
 
 
-def _may_have_changed(knowledge: ClientKnowledge, period: str, since: datetime) -> bool:
-    """Whether anything recorded after `since` can change the period's lines."""
+def periods_landing_on(period: str, issued: Iterable[str]) -> list[str]:
+    """I-9: the issued periods whose late changes land on `period` — those for which it is
+    the earliest later period not yet issued."""
+    issued = set(issued)
+    return [q for q in sorted(issued) if q < period and _earliest_unissued_after(q, issued) == period]
+
+
+def may_change(period: str, since: datetime, facts: Iterable[tuple[datetime, datetime, str]]) -> bool:
+    """Whether any fact (record time, valid time, event topic) recorded after `since` can
+    change the period's lines: it is valid before the period ends, or it reclassifies a
+    ticket (which changes all of that ticket's work)."""
     _, following = period_bounds(period)
     end = start_of_day(following)
-    return any(
-        item.recorded_at > since and (item.event.valid_at < end or isinstance(item.event, TICKET_WIDE))
-        for item in [*knowledge.events, *knowledge.catalog_events]
-    )
+    return any(recorded > since and (valid < end or topic in TICKET_WIDE_TOPICS)
+               for recorded, valid, topic in facts)
+
+
+def facts_of(events: Iterable[RecordedEvent]) -> Iterator[tuple[datetime, datetime, str]]:
+    return ((e.recorded_at, e.event.valid_at, get_topic(type(e.event))) for e in events)
 
 
 def adjustment_lines(knowledge: ClientKnowledge, period: str, index: EventIndex) -> list[dict[str, Any]]:
-    issued = knowledge.invoices
     lines: list[dict[str, Any]] = []
-    for earlier in sorted(p for p in issued if p < period):
-        if _earliest_unissued_after(earlier, set(issued)) != period:
-            continue
-        invoice = issued[earlier]
-        if not _may_have_changed(knowledge, earlier, invoice.known_at):
-            continue
-        lines += _adjustments_for(knowledge, earlier, invoice, index)
+    for earlier in periods_landing_on(period, knowledge.invoices):
+        invoice = knowledge.invoices[earlier]
+        facts = facts_of([*knowledge.events, *knowledge.catalog_events])
+        if may_change(earlier, invoice.known_at, facts):
+            lines += _adjustments_for(knowledge, earlier, invoice, index)
     return lines
 
 

@@ -25,7 +25,7 @@ from commands.bus import execute
 from commands.models import IssueInvoice
 from ledger.application import DEFAULT_DB_URL, SupportLedger
 from ledger.timeutil import in_moscow, parse_instant, period_bounds, start_of_day, utc_now
-from projections.invoice import invoice
+from projections.month_end import invoices_for_period
 
 CSV_COLUMNS = ("client_id", "period", "status", "issued_at", "key", "kind", "description", "quantity",
                "unit_price", "amount", "ticket_id", "date", "minutes_worked", "minutes_billed",
@@ -50,7 +50,8 @@ def run(ledger: SupportLedger, period: str, at, actor: str) -> tuple[Counter, li
             outcomes["issued" if outcome.status == "applied" else outcome.status] += 1
             if outcome.error:
                 console.print(f"[red]{client_id}: {outcome.error}[/]")
-        documents.append(invoice(ledger, client_id, period, in_moscow(utc_now())))
+    known_now = ledger.last_recorded_at() or in_moscow(utc_now())
+    documents = [d for d in invoices_for_period(ledger, period, known_now) if d["status"] == "issued"]
     return outcomes, documents
 
 
