@@ -41,6 +41,7 @@ from ledger.errors import InvalidCommandError
 from ledger.events import LedgerEvent
 
 INDEX_TABLE = "ledger_event_index"
+CREATE_TABLES_LOCK = 0x5E_D6E7  # advisory lock id: "support ledger" creating its tables
 INDEX_COLUMNS = (
     "notification_id",
     "originator_id",
@@ -227,7 +228,7 @@ def _sqlite_time(instant: datetime) -> str:
 
 
 def _from_sqlite_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text)  # Python 3.11 reads the trailing Z as UTC
 
 
 class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
@@ -391,6 +392,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self._select_index_only = SQL("SELECT i.* FROM {schema}.{index} i ").format(
             schema=schema, index=index
         )
+
+    def _create_table(self, curs: Cursor[DictRow]) -> None:
+        # Two processes opening a new store at once would race on CREATE OR REPLACE
+        # FUNCTION ("tuple concurrently updated"): take turns.
+        curs.execute(SQL("SELECT pg_advisory_xact_lock(%s)"), [CREATE_TABLES_LOCK])
+        super()._create_table(curs)
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

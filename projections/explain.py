@@ -15,7 +15,7 @@ from ledger.application import SupportLedger
 from ledger.errors import InvalidCommandError
 from ledger.timeutil import in_moscow
 from projections.history import event_document
-from projections.invoice import invoice_of, money
+from projections.invoice import invoice_of, money, period_as_known
 from projections.knowledge import ClientKnowledge, client_known_at
 
 
@@ -39,6 +39,7 @@ def diff(ledger: SupportLedger, client_id: str, period: str, before: datetime, a
     old = invoice_of(client_known_at(ledger, client_id, before), period)
     knowledge = client_known_at(ledger, client_id, after)
     new = invoice_of(knowledge, period)
+    bearing = period_as_known(knowledge, period).bearing  # also names what removed a line
     events = _event_documents(knowledge)
     between = {event_id: doc for event_id, doc in events.items() if _recorded_between(doc, before, after)}
     old_lines = {line["key"]: line for line in old["lines"]}
@@ -48,7 +49,8 @@ def diff(ledger: SupportLedger, client_id: str, period: str, before: datetime, a
         was, now = old_lines.get(key), new_lines.get(key)
         if was is not None and now is not None and _same(was, now):
             continue
-        cited = set((was or {}).get("events", [])) | set((now or {}).get("events", []))
+        cited = (set((was or {}).get("events", [])) | set((now or {}).get("events", []))
+                 | {e.event_id for e in bearing.get(key, [])})
         changes.append({
             "key": key,
             "change": "added" if was is None else "removed" if now is None else "changed",

@@ -129,19 +129,20 @@ def _ticket_day(knowledge, ticket: Ticket, day: date, entry_ids: list[str], cove
             continue  # no tier allows it any more (R-PTP-3): nothing to charge
         if tier in minutes:
             minutes[tier] += entry.minutes
-    price = price_list_in_force(knowledge.catalog.price_lists, day)
+    # Only charged or pending work needs a price: warranty work is free (R-WTY-1).
+    price = price_list_in_force(knowledge.catalog.price_lists, day) if any(minutes.values()) else None
     day_start, day_end = start_of_day(day), start_of_day(day + timedelta(days=1))
     bearing = [
         *(e for e in index.by_stream[ticket.id] if isinstance(e.event, TICKET_WIDE)),
         *(e for entry_id in entry_ids for e in index.by_entry[ticket.id, entry_id]),
-        *_cite(index.price_lists.get(price.effective_from)),
+        *(_cite(index.price_lists.get(price.effective_from)) if price else []),
         *(e for e in coverage_events if _touches_day(e, day_start, day_end)),
         *_release_events(ticket, day, releases, index),
     ]
     for tier, worked in minutes.items():
         key = f"standard_time:{ticket.ticket_id}:{day.isoformat()}" + (":pending" if tier == "pending" else "")
         out.bearing[key] = bearing
-        if not worked:
+        if not worked or price is None:
             continue
         billed = billed_minutes(worked)  # R-STP-3 per ticket-day (I-5)
         amount = standard_amount(billed, price.norm_hour) if tier == "billable" else Decimal("0.00")

@@ -1,0 +1,344 @@
+"""How events reach the store and come back: the mapper, upcasting, exact money, the
+record-time index, and the database URLs of CONTRACT.md."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+from eventsourcing.utils import get_topic
+
+import ledger.events as events_module
+from ledger.aggregates import Client
+from ledger.application import SupportLedger
+from ledger.errors import InvalidCommandError
+from ledger.events import ClientRegistered, LedgerCreated, LedgerEvent
+from ledger.persistence import (
+    IndexedStoredEvent,
+    LedgerMapper,
+    LedgerPostgresRecorder,
+    LedgerSQLiteRecorder,
+    LedgerTranscoder,
+    environment_for,
+)
+from projections.history import client_history
+from tests.support import apply, applied, event_types
+
+MOSCOW = ZoneInfo("Europe/Moscow")
+PRODUCT = "RegionSoft CRM"
+
+
+def stored_state(ledger, stream: str, version: int) -> dict:
+    """The JSON a stored event holds, read straight from the store."""
+    [stored] = ledger.recorder.select_events(stream, gt=version - 1, lte=version)
+    return json.loads(stored.state)
+
+
+# --- upcasting --------------------------------------------------------------------------------
+
+
+def insert_v1_client_registered(ledger, client_id: str, timestamp: datetime) -> None:
+    """A ClientRegistered as written before class_version 2: no class_version, no registered_at."""
+    state = {
+        "timestamp": timestamp.isoformat(),
+        "client_id": client_id,
+        "actor": "migrator",
+        "command_id": None,
+        "originator_topic": get_topic(Client),
+        "name": "Old Client",
+    }
+    assert ledger.mapper.compressor is None and ledger.mapper.cipher is None
+    ledger.recorder.insert_events([IndexedStoredEvent(
+        originator_id=Client.stream_for(client_id),
+        originator_version=1,
+        topic=get_topic(ClientRegistered),
+        state=ledger.mapper.transcoder.encode(state),
+        client_id=client_id,
+        valid_at=timestamp,
+        actor="migrator",
+        command_id=None,
+    )])
+
+
+def test_client_registered_is_version_2_with_an_upcaster():
+    assert ClientRegistered.class_version == 2
+    assert callable(getattr(ClientRegistered, "upcast_v1_v2", None))
+
+
+def test_a_v1_client_registered_is_read_back_with_registered_at_its_timestamp(ledger):
+    produced = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
+    insert_v1_client_registered(ledger, "old", produced)
+
+    client = ledger.client("old")
+    assert client.name == "Old Client" and client.client_id == "old"
+    assert client.registered_at == produced
+    assert client.version == 1
+
+    [recorded] = ledger.recorded_events(client_id="old")
+    assert recorded.type == "ClientRegistered"
+    assert recorded.event.registered_at == produced
+    assert recorded.event.valid_at == produced
+    assert recorded.event.actor == "migrator"
+    [row] = client_history(ledger, "old", datetime.now(timezone.utc))["events"]
+    assert datetime.fromisoformat(row["valid_at"]) == produced
+
+
+def test_a_v1_client_keeps_working_after_upcasting(ledger):
+    insert_v1_client_registered(ledger, "old", datetime(2024, 5, 6, 10, 0, tzinfo=MOSCOW))
+    applied(ledger, {"command": "IssueLicense", "client_id": "old", "license_id": "L1",
+                     "product": PRODUCT, "issued_on": "2024-06-01"})
+    assert event_types(ledger, "old") == ["ClientRegistered", "LicenseIssued"]
+    assert ledger.client("old").version == 2
+    assert stored_state(ledger, "client/old", 1).get("class_version") is None  # never rewritten
+
+
+def test_new_client_registered_is_stored_as_version_2(ledger):
+    applied(ledger, {"command": "RegisterClient", "client_id": "acme", "name": "Acme",
+                     "at": "2025-01-10T09:00"})
+    state = stored_state(ledger, "client/acme", 1)
+    assert state["class_version"] == 2
+    assert datetime.fromisoformat(state["registered_at"]) == datetime(2025, 1, 10, 9, 0, tzinfo=MOSCOW)
+    # registered_at is the valid time and is not replaced by the production timestamp
+    assert ledger.client("acme").registered_at == datetime(2025, 1, 10, 9, 0, tzinfo=MOSCOW)
+    assert "class_version" not in stored_state(ledger, "priority/acme", 1)
+
+
+# --- the mapper round-trips every event type ------------------------------------------------------
+
+EVERY_COMMAND = [
+    {"command": "ReleaseVersion", "product": PRODUCT, "version": "9.0", "released_on": "2024-06-01"},
+    {"command": "PublishPriceList", "effective_from": "2024-01-01", "norm_hour": "1500.00",
+     "priority_month": "30000.00"},
+    {"command": "OverrideCalendarDay", "date": "2025-12-31", "kind": "holiday", "reason": "Decree"},
+    {"command": "RegisterClient", "command_id": "k1", "client_id": "acme", "name": "Acme",
+     "at": "2025-01-10T09:00"},
+    {"command": "IssueLicense", "client_id": "acme", "license_id": "L1", "product": PRODUCT,
+     "issued_on": "2025-01-10"},
+    {"command": "HandOverLicenseKey", "client_id": "acme", "license_id": "L1", "at": "2025-01-15T10:00"},
+    {"command": "StartImplementation", "client_id": "acme", "at": "2025-01-20T10:00"},
+    {"command": "FinishImplementation", "client_id": "acme", "at": "2025-02-20T10:00"},
+    {"command": "RegisterPersonalConfiguration", "client_id": "acme", "configuration_id": "PC1",
+     "at": "2025-01-20T10:00"},
+    {"command": "StartPilot", "client_id": "acme", "pilot_id": "P1", "at": "2025-02-01T10:00",
+     "contract": "Pilot 1"},
+    {"command": "EndPilot", "client_id": "acme", "pilot_id": "P1", "at": "2025-02-10T10:00"},
+    {"command": "AssignEngineer", "client_id": "acme", "engineer": "petrov", "at": "2025-01-15T10:00"},
+    {"command": "SubscribePriority", "client_id": "acme", "subscription_id": "S1", "at": "2025-02-15T10:00"},
+    {"command": "CancelPriority", "client_id": "acme", "subscription_id": "S1", "at": "2025-02-25T10:00"},
+    {"command": "OpenTicket", "ticket_id": "T1", "client_id": "acme", "at": "2025-03-03T11:00",
+     "channel": "portal", "subject": "Crash", "category": "bug", "product": PRODUCT, "version": "9.0",
+     "build": "9.0.1", "description": "steps", "screenshot": "s.png"},
+    {"command": "RespondToTicket", "ticket_id": "T1", "at": "2025-03-03T11:30"},
+    {"command": "ConfirmBug", "ticket_id": "T1", "at": "2025-03-03T12:00"},
+    {"command": "LogTime", "ticket_id": "T1", "entry_id": "E1", "engineer": "ivanov",
+     "started_at": "2025-03-03T12:00", "minutes": 50, "activity": "bug_fix"},
+    {"command": "CorrectTime", "ticket_id": "T1", "entry_id": "E1", "minutes": 40, "reason": "typo"},
+    {"command": "LogTime", "ticket_id": "T1", "entry_id": "E2", "engineer": "ivanov",
+     "started_at": "2025-03-03T14:00", "minutes": 20, "activity": "remote_session", "purpose": "diagnostics"},
+    {"command": "VoidTime", "ticket_id": "T1", "entry_id": "E2", "reason": "duplicate"},
+    {"command": "ResolveTicket", "ticket_id": "T1", "at": "2025-03-04T12:00"},
+    {"command": "ReopenTicket", "ticket_id": "T1", "at": "2025-03-05T12:00"},
+    {"command": "OpenTicket", "ticket_id": "T2", "client_id": "acme", "at": "2025-03-03T11:00",
+     "channel": "portal", "subject": "Crash", "category": "question", "product": PRODUCT, "version": "9.0",
+     "build": "9.0.1", "description": "steps", "screenshot": "s.png"},
+    {"command": "ClassifyTicket", "ticket_id": "T2", "category": "bug", "at": "2025-03-03T12:00",
+     "reason": "looks like a bug"},
+    {"command": "RejectBug", "ticket_id": "T2", "at": "2025-03-04T12:00", "category": "environment",
+     "reason": "antivirus"},
+    {"command": "IssueInvoice", "client_id": "acme", "period": "2025-03", "at": "2025-04-01T10:00"},
+]
+
+
+def concrete_event_classes() -> set[str]:
+    return {
+        name for name, cls in vars(events_module).items()
+        if isinstance(cls, type) and issubclass(cls, LedgerEvent)
+        and cls.__module__ == events_module.__name__ and cls not in (LedgerEvent, LedgerCreated)
+    }
+
+
+def test_every_event_type_survives_the_store_unchanged(ledger, monkeypatch):
+    """Each event as the aggregates produced it equals the event read back from the store."""
+    produced: list[LedgerEvent] = []
+    to_stored = ledger.mapper.to_stored_event
+
+    def capture(event):
+        produced.append(event)
+        return to_stored(event)
+
+    monkeypatch.setattr(ledger.mapper, "to_stored_event", capture)
+    applied(ledger, *EVERY_COMMAND)
+    read_back = [r.event for r in ledger.recorded_events()]
+
+    assert {type(e).__name__ for e in read_back} == concrete_event_classes()
+    assert len(read_back) == len(produced)
+    for before, after in zip(produced, read_back, strict=True):
+        assert type(after) is type(before)
+        assert after == before, type(before).__name__
+        assert after.model_dump() == before.model_dump()
+
+
+def test_the_mapper_round_trips_every_event_type_in_memory(ledger):
+    applied(ledger, *EVERY_COMMAND)
+    mapper = ledger.mapper
+    seen = set()
+    for recorded in ledger.recorded_events():
+        event = recorded.event
+        stored = mapper.to_stored_event(event)
+        assert isinstance(stored, IndexedStoredEvent)
+        assert stored.topic == f"ledger.events:{type(event).__name__}"
+        assert (stored.client_id, stored.actor, stored.command_id) == (
+            event.client_id, event.actor, event.command_id)
+        assert stored.valid_at == event.valid_at
+        state = json.loads(stored.state)  # plain JSON of the fields
+        assert ("class_version" in state) == (type(event).class_version > 1)
+        assert mapper.to_domain_event(stored) == event
+        seen.add(type(event).__name__)
+    assert seen == concrete_event_classes()
+
+
+def test_stored_events_are_found_by_topic_in_the_events_module():
+    for name in concrete_event_classes():
+        assert get_topic(getattr(events_module, name)) == f"ledger.events:{name}"
+
+
+# --- money ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("norm_hour", "priority_month"), [
+    ("0.10", "0.01"),
+    ("1234567890.12", "99999999999.99"),
+    ("1500.00", "30000.50"),
+])
+def test_decimal_money_survives_exactly(ledger, norm_hour, priority_month):
+    applied(ledger, {"command": "PublishPriceList", "effective_from": "2025-01-01",
+                     "norm_hour": norm_hour, "priority_month": priority_month})
+    [published] = [r.event for r in ledger.recorded_events() if r.type == "PriceListPublished"]
+    for value, text in ((published.norm_hour, norm_hour), (published.priority_month, priority_month)):
+        assert isinstance(value, Decimal)
+        assert value == Decimal(text) and str(value) == text  # not a float, not re-scaled
+    assert ledger.catalog().price_lists[published.effective_from] == (Decimal(norm_hour), Decimal(priority_month))
+    state = stored_state(ledger, "catalog/main", 2)
+    assert (state["norm_hour"], state["priority_month"]) == (norm_hour, priority_month)  # strings in JSON
+
+
+def test_money_is_kept_in_kopecks_whatever_its_spelling(ledger):
+    """CONTRACT.md: money has two places; "1500" and "30000.5" are 1500.00 and 30000.50."""
+    applied(ledger, {"command": "PublishPriceList", "effective_from": "2025-01-01",
+                     "norm_hour": "1500", "priority_month": "30000.5"})
+    [published] = [r.event for r in ledger.recorded_events() if r.type == "PriceListPublished"]
+    assert (str(published.norm_hour), str(published.priority_month)) == ("1500.00", "30000.50")
+    state = stored_state(ledger, "catalog/main", 2)
+    assert (state["norm_hour"], state["priority_month"]) == ("1500.00", "30000.50")
+
+
+def test_issued_invoice_total_survives_as_a_decimal(ledger):
+    applied(ledger, *EVERY_COMMAND)
+    [issued] = [r.event for r in ledger.recorded_events() if r.type == "InvoiceIssued"]
+    assert isinstance(issued.total, Decimal)
+    assert ledger.invoice("acme", "2025-03").total == issued.total
+    assert issued.total == sum((Decimal(line["amount"]) for line in issued.lines), Decimal("0"))
+
+
+# --- the record-time index -----------------------------------------------------------------------
+
+
+def test_every_event_is_indexed_with_its_facts(ledger):
+    before = datetime.now(timezone.utc)
+    apply(ledger, *EVERY_COMMAND[:6], actor="dora")
+    after = datetime.now(timezone.utc) + timedelta(seconds=1)
+    recorded = ledger.recorded_events()
+    assert [r.notification_id for r in recorded] == sorted({r.notification_id for r in recorded})
+    for r in recorded:
+        assert r.event_id == f"{r.event.originator_id}#{r.event.originator_version}"
+        assert before - timedelta(seconds=1) <= r.recorded_at <= after
+        assert r.event.actor == "dora"
+    times = [r.recorded_at for r in recorded]
+    assert times == sorted(times)
+    assert [r.event_id for r in ledger.recorded_events(stream="client/acme")] == [
+        "client/acme#1", "client/acme#2", "client/acme#3"]
+
+
+def test_record_times_strictly_increase_between_commits(ledger):
+    """One record time per commit, later for every later commit (so K between two commits
+    separates them)."""
+    commands = EVERY_COMMAND[:8]
+    applied(ledger, *commands)
+    times_in_order = []
+    for r in ledger.recorded_events():
+        if not times_in_order or times_in_order[-1] != r.recorded_at:
+            times_in_order.append(r.recorded_at)
+    assert len(times_in_order) == len(commands)
+    assert all(a < b for a, b in zip(times_in_order, times_in_order[1:]))
+
+
+# --- database URLs -------------------------------------------------------------------------------
+
+
+def test_environment_for_sqlite():
+    env = environment_for("sqlite:///ledger.db")
+    assert env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
+    assert env["SQLITE_DBNAME"] == "ledger.db"
+    assert env["APPLICATION_RECORDER_TOPIC"] == get_topic(LedgerSQLiteRecorder)
+    assert env["MAPPER_TOPIC"] == get_topic(LedgerMapper)
+    assert env["TRANSCODER_TOPIC"] == get_topic(LedgerTranscoder)
+    assert environment_for("sqlite:////var/lib/ledger.db")["SQLITE_DBNAME"] == "/var/lib/ledger.db"
+
+
+def test_environment_for_postgres_with_trust_auth():
+    env = environment_for("postgresql://postgres@127.0.0.1:5432/test")
+    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    assert env["APPLICATION_RECORDER_TOPIC"] == get_topic(LedgerPostgresRecorder)
+    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("postgres", "")
+    assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"], env["POSTGRES_DBNAME"]) == ("127.0.0.1", "5432", "test")
+    assert env["POSTGRES_SCHEMA"] == ""
+
+
+def test_environment_for_postgres_with_password_schema_and_defaults():
+    env = environment_for("postgresql://ledger:p%40ss%3Aword@db.example.org:6543/books?schema=billing")
+    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) == ("ledger", "p@ss:word")
+    assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"], env["POSTGRES_DBNAME"]) == ("db.example.org", "6543", "books")
+    assert env["POSTGRES_SCHEMA"] == "billing"
+    short = environment_for("postgres://db.example.org/books")
+    assert (short["POSTGRES_PORT"], short["POSTGRES_USER"], short["POSTGRES_DBNAME"]) == ("5432", "postgres", "books")
+
+
+@pytest.mark.parametrize("url", [
+    "", "mysql://u@h/db", "sqlite://ledger.db", "sqlite:///", "postgresql://db.example.org",
+    "postgresql:///books", "ledger.db",
+])
+def test_a_bad_database_url_is_refused_naming_db(url):
+    with pytest.raises(InvalidCommandError) as raised:
+        environment_for(url)
+    assert raised.value.field == "--db" and str(raised.value).startswith("--db:")
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@h:abc/db", "postgresql://u@h:99999/db"])
+def test_a_bad_port_is_refused_naming_db(url):
+    with pytest.raises(InvalidCommandError) as raised:
+        environment_for(url)
+    assert raised.value.field == "--db"
+
+
+def test_opening_a_ledger_on_a_bad_url_is_refused_naming_db():
+    with pytest.raises(InvalidCommandError, match=r"^--db:"):
+        SupportLedger("mysql://u@h/db")
+
+
+def test_the_ledger_keeps_its_tables_where_the_url_says(ledger, db_url):
+    applied(ledger, EVERY_COMMAND[3])
+    if db_url.startswith("sqlite:///"):
+        assert Path(db_url.removeprefix("sqlite:///")).is_file()
+        return
+    schema = db_url.rsplit("schema=", 1)[1]
+    with psycopg.connect(db_url.split("?")[0]) as conn:
+        tables = {row[0] for row in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", [schema])}
+        assert {"ledger_event_index"} <= tables and len(tables) >= 2
+        count = conn.execute(f'SELECT count(*) FROM "{schema}".ledger_event_index').fetchone()[0]
+    assert count == 3  # ClientRegistered, PriorityAccountOpened, CommandAccepted
