@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from commands.handlers import HANDLERS
 from commands.models import COMMAND_ADAPTER, COMMAND_NAMES, Command, IssueInvoice
-from ledger.aggregates import Client, CommandReceipt, Subscription, Ticket
+from ledger.aggregates import Client, CommandReceipt, Invoice, Subscription, Ticket
 from ledger.aggregates.base import LedgerAggregate
 from ledger.application import A, AggregateAccess, ConcurrentWriteError, SupportLedger
 from ledger.context import recording
@@ -150,6 +150,11 @@ class WorkingSet(AggregateAccess):
     def store(self) -> SupportLedger:
         return self.ledger
 
+    def forget(self, *streams: str) -> None:
+        """Read these again from the store next time (something else saved them)."""
+        for stream in streams:
+            self.cache.pop(stream, None)
+
     def reset(self) -> None:
         """Forget everything: the next reads come from the store."""
         self.cache.clear()
@@ -161,7 +166,8 @@ class WorkingSet(AggregateAccess):
         """Save every accepted event in one transaction."""
         if self.events:
             self.ledger.save_atomically(*self.events)
-        for aggregate in self.cache.values():
+        for stream in self._saved_or_accepted:
+            aggregate = self.cache.get(stream)
             if aggregate is not None:
                 aggregate.pending_events.clear()
         self.events.clear()
@@ -265,7 +271,8 @@ def _apply_batch(ledger: SupportLedger, working: WorkingSet, batch: list[Command
             save()  # an invoice is computed from the store: save what came before it
             outcomes.append(execute(ledger, item, actor))
             saved_upto = len(outcomes)
-            working.reset()
+            working.forget(Invoice.stream_for(Invoice.key(item.client_id, item.period)),
+                           *([CommandReceipt.stream_for(item.command_id)] if item.command_id else []))
         else:
             outcomes.append(_run(working, item, actor))
     save()

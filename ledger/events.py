@@ -59,7 +59,7 @@ class LedgerEvent(BaseModel, CanMutateAggregate[str]):
         raise TypeError(f"{type(self).__name__}.{self.valid_time_field} is not a time")
 
     def apply(self, aggregate: Any) -> None:
-        aggregate.when(self)
+        aggregate.apply_event(self)
 
     def payload(self) -> dict[str, Any]:
         """The domain fields, without the envelope every event shares."""

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from commands.cli import main
+from ledger.errors import InvalidCommandError
 from projections.explain import diff, explain
 from projections.invoice import invoice
 from tests.support import apply, applied
@@ -151,3 +152,181 @@ def test_diff_with_nothing_recorded_in_between_lists_no_change_i_9(acme):
     assert document["changes"] == [] and document["events_recorded_between"] == []
     assert document["total_before"] == document["total_after"] == "16645.16"
 
+
+
+def void_both_entries(ledger) -> tuple[str, str]:
+    """VoidTime of T-1's two entries on 2025-03-03: the billable line vanishes (I-4)."""
+    applied(
+        ledger,
+        {"command": "VoidTime", "ticket_id": "T-1", "entry_id": "E-1", "reason": "wrong client"},
+        {"command": "VoidTime", "ticket_id": "T-1", "entry_id": "E-2", "reason": "wrong client"},
+    )
+    # The line was 50 + 15 = 65 -> 120 billed × 3000.00 = 6000.00 (R-STP-3, I-5); now nothing: −6000.00
+    return "standard_time:T-1:2025-03-03", "TimeVoided"
+
+
+def confirm_a_pending_bug(ledger) -> tuple[str, str]:
+    """A pending bug on the current version 9.0, confirmed: its bug_fix work becomes free (I-4, R-WTY-1)."""
+    bug = {**ticket("B-1"), "category": "bug", "channel": "portal", "build": "9.0.1234",
+                     "description": "Open report X, press Print", "screenshot": "https://portal.example/s/1.png"}
+    applied(ledger, bug,
+            {**log("B-1", "E-1", "2025-03-04T10:00", 45), "activity": "bug_fix"})  # before S-1 (03-10 12:00)
+    return "standard_time:B-1:2025-03-04:pending", "BugConfirmed"
+
+
+@pytest.mark.parametrize("scenario", ["void", "confirm_bug"])
+def test_diff_removed_line_names_the_void_or_verdict_that_removed_it_i_4_i_9(acme, scenario):
+    if scenario == "void":
+        before = acme.last_recorded_at()
+        key, cause = void_both_entries(acme)
+        removed_amount = "-6000.00"
+    else:
+        key, cause = confirm_a_pending_bug(acme)
+        before = acme.last_recorded_at()
+        # I-4: the unsettled bug's 45 min are shown pending, not charged: 45 -> 60 billed, amount 0.00
+        assert by_key(invoice(acme, CLIENT, "2025-03", before)["lines"])[key]["amount"] == "0.00"
+        applied(acme, {"command": "ConfirmBug", "ticket_id": "B-1", "at": "2025-03-05T10:00"})
+        # I-4 step 3: a confirmed bug on 9.0 (current version, I-2), bug_fix: free under warranty, no line
+        removed_amount = "0.00"
+    after = acme.last_recorded_at()
+    document = diff(acme, CLIENT, "2025-03", before, after)
+    assert [c["key"] for c in document["changes"]] == [key]
+    removed = change(document, key)
+    assert (removed["change"], removed["after"], removed["amount_change"]) == ("removed", None, removed_amount)
+    assert removed["before"]["key"] == key
+    assert caused_by(removed) == set(ids_of(acme, cause))
+    assert {e["type"] for e in removed["caused_by"]} == {cause}
+    # 16645.16 (6000.00 + 10645.16) before; the void leaves 10645.16, the verdict leaves it unchanged
+    assert document["total_before"] == "16645.16"
+    assert document["total_after"] == ("10645.16" if scenario == "void" else "16645.16")
+
+
+def test_diff_back_dated_price_list_names_it_on_every_fee_line_it_changed_i_6_i_9(acme):
+    # S-1 (paid, from 2025-03-10 12:00, never cancelled) covers the whole of April 2025.
+    before = acme.last_recorded_at()
+    old = invoice(acme, CLIENT, "2025-04", before)
+    # I-7: 30 of 30 days × 15000.00 (list of 2025-01-01) = 15000.00
+    assert [(line["key"], line["amount"]) for line in old["lines"]] == [("priority_fee:2025-04:2025-01-01", "15000.00")]
+    applied(acme, {"command": "PublishPriceList", "effective_from": "2025-04-11", "norm_hour": "3000.00",
+                   "priority_month": "18100.00"})  # published now, effective mid-April: a correction (I-6)
+    [published] = ids_of(acme, "PriceListPublished")[1:]
+    after = acme.last_recorded_at()
+    document = diff(acme, CLIENT, "2025-04", before, after)
+    assert {c["key"] for c in document["changes"]} == {"priority_fee:2025-04:2025-01-01",
+                                                       "priority_fee:2025-04:2025-04-11"}
+    shrunk = change(document, "priority_fee:2025-04:2025-01-01")
+    # I-6, I-7: days 1..10 = 10 of 30 × 15000.00 = 5000.00; 5000.00 − 15000.00 = −10000.00
+    assert (shrunk["change"], shrunk["after"]["quantity"], shrunk["after"]["amount"]) == ("changed", "10", "5000.00")
+    assert shrunk["amount_change"] == "-10000.00"
+    added = change(document, "priority_fee:2025-04:2025-04-11")
+    # I-6, I-7: days 11..30 = 20 of 30 × 18100.00 = 12066.666… -> 12066.67 (half up, to kopecks)
+    assert (added["change"], added["after"]["quantity"], added["after"]["amount"]) == ("added", "20", "12066.67")
+    assert added["amount_change"] == "12066.67"
+    for entry in (shrunk, added):
+        assert caused_by(entry) == {published}, entry["key"]
+        assert [e["type"] for e in entry["caused_by"]] == ["PriceListPublished"]
+    # 5000.00 + 12066.67 = 17066.67
+    assert (document["total_before"], document["total_after"]) == ("15000.00", "17066.67")
+
+
+# --- an issued invoice (I-9) -------------------------------------------------------------------
+
+
+def issue_march(ledger) -> None:
+    applied(ledger, {"command": "IssueInvoice", "client_id": CLIENT, "period": "2025-03", "at": "2025-04-01T09:00"})
+
+
+def test_explain_of_an_issued_invoice_gives_the_lines_exactly_as_issued_i_9(acme):
+    issue_march(acme)
+    issued = invoice(acme, CLIENT, "2025-03", acme.last_recorded_at())
+    assert issued["status"] == "issued" and issued["total"] == "16645.16"  # 6000.00 + 10645.16
+    # Learned after the issue: 50 + 75 = 125 -> 180 billed would be 9000.00, but March stays as issued (I-9).
+    applied(acme, {"command": "CorrectTime", "ticket_id": "T-1", "entry_id": "E-2", "minutes": 75,
+                   "reason": "long call"})
+    explained = explain(acme, CLIENT, "2025-03", acme.last_recorded_at())
+    assert explained["status"] == "issued" and explained["total"] == "16645.16"
+    assert len(explained["lines"]) == len(issued["lines"]) == 2
+    # I-7: rounded once per line, so the lines sum exactly to the total
+    assert sum((Decimal(line["amount"]) for line in explained["lines"]), Decimal("0.00")) == Decimal("16645.16")
+    for line, as_issued in zip(explained["lines"], issued["lines"], strict=True):
+        assert {k: v for k, v in line.items() if k not in {"explanation", "events"}} == \
+            {k: v for k, v in as_issued.items() if k != "events"}
+        assert line["explanation"] == as_issued["computation"] and line["explanation"]
+        assert [e["event_id"] for e in line["events"]] == as_issued["events"] and line["events"]
+        for event in line["events"]:
+            assert EVENT_FIELDS <= set(event), event
+    work = by_key(explained["lines"])["standard_time:T-1:2025-03-03"]
+    # R-STP-3, I-5: as issued, 50 + 15 = 65 -> 120 billed × 3000.00 = 6000.00
+    assert (work["minutes_worked"], work["amount"]) == (65, "6000.00")
+    assert "65 min worked → 120 min billed" in work["explanation"]
+    assert "TimeCorrected" not in {e["type"] for e in work["events"]}
+
+
+def test_diff_across_the_issue_shows_draft_then_issued_i_9(acme):
+    before = acme.last_recorded_at()
+    issue_march(acme)
+    after = acme.last_recorded_at()
+    document = diff(acme, CLIENT, "2025-03", before, after)
+    assert (document["status_before"], document["status_after"]) == ("draft", "issued")
+    # issued exactly as the draft was: 6000.00 + 10645.16 = 16645.16 both sides, no line changed
+    assert document["total_before"] == document["total_after"] == "16645.16"
+    assert document["changes"] == []
+    assert "InvoiceIssued" in {e["type"] for e in document["events_recorded_between"]}
+
+
+def test_diff_to_known_at_earlier_than_from_known_at_is_refused_i_9(acme, capsys, db_url):
+    early = datetime.fromisoformat("2025-03-01T00:00:00+03:00")
+    late = acme.last_recorded_at()
+    with pytest.raises(InvalidCommandError) as refused:
+        diff(acme, CLIENT, "2025-03", late, early)
+    assert refused.value.field == "--to-known-at" and str(refused.value).startswith("--to-known-at")
+    code = main(["diff", CLIENT, "--period", "2025-03", "--from-known-at", late.isoformat(),
+                 "--to-known-at", early.isoformat(), "--json", "--db", db_url])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "--to-known-at" in lines[0], err
+    assert "Traceback" not in err
+
+
+# --- the CLI (CONTRACT.md: `--json` prints exactly one JSON document) ---------------------------
+
+
+def without_known_at(document: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in document.items() if name != "known_at"}
+
+
+def test_cli_explain_and_diff_json_print_one_document_equal_to_the_projection_i_9(acme, capsys, db_url):
+    before = acme.last_recorded_at()
+    applied(acme, {"command": "CorrectTime", "ticket_id": "T-1", "entry_id": "E-2", "minutes": 75,
+                   "reason": "long call"})
+    after = acme.last_recorded_at()
+
+    assert main(["explain", CLIENT, "--period", "2025-03", "--json", "--db", db_url]) == 0
+    out, err = capsys.readouterr()
+    printed = json.loads(out)  # the whole of stdout is one JSON document
+    assert err == ""
+    assert without_known_at(printed) == without_known_at(explain(acme, CLIENT, "2025-03", after))
+    # 50 + 75 = 125 -> 180 billed × 3000.00 = 9000.00 (R-STP-3, I-5); + 10645.16 (I-7) = 19645.16
+    assert printed["total"] == "19645.16"
+
+    assert main(["diff", CLIENT, "--period", "2025-03", "--from-known-at", before.isoformat(),
+                 "--to-known-at", after.isoformat(), "--json", "--db", db_url]) == 0
+    out, err = capsys.readouterr()
+    printed = json.loads(out)
+    assert err == ""
+    assert printed == diff(acme, CLIENT, "2025-03", before, after)
+    # 6000.00 -> 9000.00 on 03-03: +3000.00
+    assert [(c["key"], c["amount_change"]) for c in printed["changes"]] == [("standard_time:T-1:2025-03-03", "3000.00")]
+
+
+def test_cli_explain_table_prints_the_computation_and_the_event_ids_i_9(acme, capsys, db_url):
+    assert main(["explain", CLIENT, "--period", "2025-03", "--db", db_url]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    # R-STP-3, I-5: 65 min worked -> 120 billed; I-7: 22/31 of 15000.00
+    assert "65 min worked → 120 min billed" in out
+    assert "22/31" in out and "16645.16" in out
+    explained = explain(acme, CLIENT, "2025-03", acme.last_recorded_at())
+    cited = {event["event_id"] for line in explained["lines"] for event in line["events"]}
+    assert cited and all(event_id in out for event_id in cited), out

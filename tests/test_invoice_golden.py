@@ -701,3 +701,61 @@ def test_version_not_yet_released_is_outside_warranty_i_2_i_4(acme):
     assert set(lines) == {("Q-10", "2025-03-19")}
     assert lines["Q-10", "2025-03-19"]["amount"] == "3000.00"
 
+
+
+# --- 10. warranty needs no price, reclassification reaches all the work (R-WTY-1, I-3, I-4) ----
+
+
+def test_free_warranty_work_needs_no_price_list_r_wty_1_i_4(ledger):
+    applied(
+        ledger,  # no PublishPriceList at all
+        release(CURRENT, "2024-06-01"),
+        register(),
+        open_ticket("Q-1", "question"),
+        log("Q-1", "E-1", "2025-03-05T10:00", 45, activity="consultation"),
+        log("Q-1", "E-2", "2025-03-06T10:00", 70, activity="consultation"),
+    )
+    document = bill(ledger, "2025-03")
+    # I-4 step 3, R-WTY-1: a question on the current version 9.0 (I-2), consultation: free, no price needed
+    assert of_kind(document, "standard_time") == [] and document["lines"] == []
+    assert (document["status"], document["total"]) == ("draft", "0.00")
+    [outcome] = apply(ledger, issue("2025-03", "2025-04-01T09:00"))
+    assert outcome.status == "applied", outcome.error  # not refused with I-6
+    issued = bill(ledger, "2025-03")
+    assert (issued["status"], issued["lines"], issued["total"]) == ("issued", [], "0.00")
+
+
+def test_reclassifying_a_ticket_changes_all_its_work_i_3_i_4(acme):
+    applied(
+        acme,
+        open_ticket("Q-1", "question"),  # on the current version 9.0: warranty (I-2)
+        log("Q-1", "E-1", "2025-03-05T10:00", 20, activity="consultation"),
+        log("Q-1", "E-2", "2025-03-05T15:00", 20, activity="consultation"),
+        log("Q-1", "E-3", "2025-03-06T10:00", 70, activity="consultation"),
+        log("Q-1", "E-4", "2025-03-06T14:00", 25, activity="remote_session", purpose="diagnostics"),
+        log("Q-1", "E-5", "2025-03-12T10:00", 10, activity="consultation"),  # after the new category's `at`
+    )
+    known = acme.last_recorded_at()
+    as_question = bill(acme, "2025-03", known_at=known)
+    # I-4 step 3, R-WTY-1: consultation and diagnostics on a covered question are free: no line at all
+    assert (as_question["lines"], as_question["total"]) == ([], "0.00")
+    applied(acme, {"command": "ClassifyTicket", "ticket_id": "Q-1", "category": "environment",
+                   "at": "2025-03-10T10:00", "reason": "the antivirus blocks the client"})
+    document = bill(acme, "2025-03")
+    lines = standard(document)
+    # I-3: the latest classification applies to all of the ticket's work, before and after its `at`;
+    # I-4 step 4: environment work is billable standard support (R-STP-1), rounded per ticket-day (I-5):
+    assert set(lines) == {("Q-1", "2025-03-05"), ("Q-1", "2025-03-06"), ("Q-1", "2025-03-12")}
+    expected = {
+        "2025-03-05": (40, 60, "1.00", "3000.00"),  # 20 + 20 = 40 -> 30·⌈40/30⌉ = 60; 1 h × 3000.00
+        "2025-03-06": (95, 120, "2.00", "6000.00"),  # 70 + 25 = 95 -> 60·⌈95/60⌉ = 120; 2 h × 3000.00
+        "2025-03-12": (10, 30, "0.50", "1500.00"),  # 10 -> 30·⌈10/30⌉ = 30; 0.5 h × 3000.00
+    }
+    for day, (worked, billed, hours, amount) in expected.items():
+        line = lines["Q-1", day]
+        assert (line["minutes_worked"], line["minutes_billed"], line["quantity"], line["amount"]) == (
+            worked, billed, hours, amount), line
+        assert line["pending"] is False
+    assert document["total"] == "10500.00"  # 3000.00 + 6000.00 + 1500.00
+    # I-9: as known at K, before the reclassification was recorded, the invoice is unchanged.
+    assert without_known_at(bill(acme, "2025-03", known_at=known)) == without_known_at(as_question)

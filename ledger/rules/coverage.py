@@ -114,9 +114,21 @@ def is_fee_day(intervals: Iterable[CoverageInterval], day: date) -> bool:
 def fee_days(intervals: Iterable[CoverageInterval], first: date, following: date) -> list[date]:
     """I-7: the charged days of [first, following)."""
     intervals = list(intervals)
-    return [day for day in days_between(first, following) if is_fee_day(intervals, day)]
+    paid = {day for i in intervals if i.source == "paid" for day in days_covered(i, first, following)}
+    if not paid:
+        return []
+    free = {day for i in intervals if i.source in FREE_SOURCES for day in days_covered(i, first, following)}
+    # A day touched by paid coverage only is charged; where a free grant touches it too,
+    # look closer: is there a moment with paid coverage and no free grant?
+    return sorted(day for day in paid if day not in free or is_fee_day(intervals, day))
 
 
 def days_covered(interval: CoverageInterval, first: date, following: date) -> list[date]:
     """The days of [first, following) at some moment of which `interval` holds."""
-    return [day for day in days_between(first, following) if interval.overlaps(*_day_bounds(day))]
+    start = max(first, in_moscow(interval.starts_at).date())
+    if interval.ends_at is None:
+        end = following
+    else:
+        last = in_moscow(interval.ends_at - timedelta(microseconds=1)).date()  # half-open
+        end = min(following, last + timedelta(days=1))
+    return days_between(start, end) if start < end else []
