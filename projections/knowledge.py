@@ -66,3 +66,22 @@ def client_known_at(ledger: SupportLedger, client_id: str, known_at: datetime) -
         events=recorded,
         catalog_events=catalog_events,
     )
+
+
+def replayed_knowledge(aggregates: dict[str, Any], recorded: list[RecordedEvent], client_id: str,
+                       known_at: datetime) -> ClientKnowledge:
+    """What `client_known_at` gives, built instead from a replay of the whole record
+    (`fold(ledger.recorded_events(known_at=K))`): the baseline the fast paths must equal."""
+    catalog_stream = Catalog.stream_for(Catalog.KEY)
+    return ClientKnowledge(
+        known_at=known_at,
+        client=aggregates[Client.stream_for(client_id)],  # type: ignore[arg-type]
+        priority=aggregates[Subscription.stream_for(client_id)],  # type: ignore[arg-type]
+        catalog=aggregates.get(catalog_stream) or Catalog.empty(),  # type: ignore[arg-type]
+        tickets={a.ticket_id: a for a in aggregates.values()
+                 if isinstance(a, Ticket) and a.client_id == client_id},
+        invoices={a.period: a for a in aggregates.values()
+                  if isinstance(a, Invoice) and a.client_id == client_id},
+        events=[item for item in recorded if item.event.client_id == client_id],
+        catalog_events=[item for item in recorded if item.event.originator_id == catalog_stream],
+    )

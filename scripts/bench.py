@@ -59,13 +59,13 @@ from rich.progress import (  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from commands.bus import apply_lines  # noqa: E402
-from ledger.aggregates import Catalog, Client, Invoice, Subscription, Ticket  # noqa: E402
-from ledger.application import RecordedEvent, SupportLedger  # noqa: E402
+
+from ledger.application import SupportLedger  # noqa: E402
 from ledger.events import TimeLogged  # noqa: E402
 from ledger.persistence import INDEX_TABLE, _from_sqlite_time, _sqlite_time, environment_for  # noqa: E402
 from ledger.timeutil import in_moscow, utc_now  # noqa: E402
 from projections.invoice import invoice, invoice_of  # noqa: E402
-from projections.knowledge import ClientKnowledge, fold  # noqa: E402
+from projections.knowledge import fold, replayed_knowledge  # noqa: E402
 from projections.month_end import invoices_for_period  # noqa: E402
 
 TARGETS = {"P1": ("apply_ratio", ">=", 0.5), "P2": ("month_end_ratio", "<=", 1.0),
@@ -264,22 +264,6 @@ def raw_read(ledger: SupportLedger) -> tuple[float, int]:
     return time.perf_counter() - started, decoded
 
 
-def knowledge_from(aggregates: dict[str, Any], recorded: list[RecordedEvent], client_id: str,
-                   known_at: datetime) -> ClientKnowledge:
-    """What `projections.knowledge.client_known_at` gives, built from a full replay."""
-    catalog_stream = Catalog.stream_for(Catalog.KEY)
-    return ClientKnowledge(
-        known_at=known_at,
-        client=aggregates[Client.stream_for(client_id)],
-        priority=aggregates[Subscription.stream_for(client_id)],
-        catalog=aggregates.get(catalog_stream) or Catalog.empty(),
-        tickets={a.ticket_id: a for a in aggregates.values() if isinstance(a, Ticket) and a.client_id == client_id},
-        invoices={a.period: a for a in aggregates.values() if isinstance(a, Invoice) and a.client_id == client_id},
-        events=[item for item in recorded if item.event.client_id == client_id],
-        catalog_events=[item for item in recorded if item.event.originator_id == catalog_stream],
-    )
-
-
 def asof_sample(sql: Sql, total: int) -> tuple[datetime, str, list[str]]:
     """K about 2/3 through the record, the client with most events by then, and the periods
     with most logged work for it (candidates for sample_period)."""
@@ -306,7 +290,7 @@ def asof_phase(url: str, sql: Sql) -> dict[str, Any]:
         started = time.perf_counter()
         recorded = reader.recorded_events(known_at=known_at)
         aggregates = fold(recorded)
-        knowledge = knowledge_from(aggregates, recorded, client_id, known_at)
+        knowledge = replayed_knowledge(aggregates, recorded, client_id, known_at)
         replay_base = time.perf_counter() - started
     chosen: tuple[str, dict[str, Any], float] | None = None
     for want_draft in (True, False):
