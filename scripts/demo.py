@@ -53,9 +53,19 @@ def main() -> int:
             table.add_row(str(number), status, error or "")
         console.print(table)
 
-    for client_id in ("acme", "boreal", "cedar"):
-        console.rule(f"support-ledger history {client_id}")
-        cli(["history", client_id, "--db", url])
+    for arguments in (
+        ["history", "boreal"],
+        ["entitlements", "acme", "--at", "2025-02-01T12:00"],
+        ["entitlements", "cedar", "--at", "2025-03-15T12:00"],
+        ["sla", "T-1002"],
+        ["invoice", "acme", "--period", "2025-02"],
+        ["invoice", "boreal", "--period", "2025-03"],
+        ["explain", "cedar", "--period", "2025-06"],
+    ):
+        console.rule("support-ledger " + " ".join(arguments))
+        cli([*arguments, "--db", url])
+    console.rule("more")
+    console.print("Try: support-ledger diff, scripts/month_end.py, scripts/dispute_report.py (README).")
     return 0 if counts.get("rejected", 0) == 0 else 1
 
 

@@ -1,0 +1,68 @@
+"""Run scripts/bench.py for several sizes on SQLite and PostgreSQL; print the README table.
+
+    python scripts/bench_table.py [--events 100000 300000 1000000] [--pg postgresql://postgres@127.0.0.1:5432/test] [--out DIR]
+
+Each run's JSON is kept in DIR (default bench-results/); the Markdown table goes to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROWS = [
+    ("events", "events", "{:,}"),
+    ("clients", "clients", "{:,}"),
+    ("apply events/s", "apply_events_per_s", "{:,.0f}"),
+    ("raw library events/s", "raw_events_per_s", "{:,.0f}"),
+    ("**P1** apply_ratio (≥ 0.5)", "apply_ratio", "{:.2f}"),
+    ("month-end s / raw read s", None, None),
+    ("**P2** month_end_ratio (≤ 1.0)", "month_end_ratio", "{:.2f}"),
+    ("replay s / query s", None, None),
+    ("**P3** asof_speedup (≥ 100)", "asof_speedup", "{:,.0f}"),
+    ("**P4** peak_rss_mb (≤ 1024)", "peak_rss_mb", "{:.0f}"),
+]
+
+
+def cell(result: dict, label: str, key: str | None, form: str | None) -> str:
+    if label.startswith("month-end"):
+        return f"{result['month_end_seconds']:.2f} / {result['raw_read_seconds']:.2f}"
+    if label.startswith("replay"):
+        return f"{result['replay_seconds']:.2f} / {result['query_seconds']:.4f}"
+    text = form.format(result[key])  # type: ignore[union-attr]
+    target = {"apply_ratio": "P1", "month_end_ratio": "P2", "asof_speedup": "P3", "peak_rss_mb": "P4"}.get(key)
+    if target:
+        text += " ✓" if result["targets"][target] else " ✗"
+    return text
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    columns = []
+    for events in args.events:
+        for store, db in (("SQLite", None), ("PostgreSQL", args.pg)):
+            path = args.out / f"{store.lower()}-{events}.json"
+            command = [sys.executable, str(HERE / "bench.py"), "--events", str(events), "--json"]
+            if db:
+                command += ["--db", db]
+            print(f"running {' '.join(command[1:])}", file=sys.stderr, flush=True)
+            path.write_text(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+            columns.append((f"{store} {events:,}", json.loads(path.read_text())))
+    print("| | " + " | ".join(name for name, _ in columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for label, key, form in ROWS:
+        print(f"| {label} | " + " | ".join(cell(r, label, key, form) for _, r in columns) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
