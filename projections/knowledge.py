@@ -56,14 +56,23 @@ def client_known_at(ledger: SupportLedger, client_id: str, known_at: datetime) -
             f"unknown client {client_id!r} (as known at {known_at.isoformat()})", field="client_id"
         )
     catalog, catalog_events = catalog_known_at(ledger, known_at)
+    return knowledge_of(client_id, known_at, aggregates, recorded, catalog, catalog_events)
+
+
+def knowledge_of(client_id: str, known_at: datetime, aggregates: dict[str, Any],
+                 events: list[RecordedEvent], catalog: Catalog,
+                 catalog_events: list[RecordedEvent]) -> ClientKnowledge:
+    """One client's knowledge from folded aggregates (others' aggregates are ignored)."""
     return ClientKnowledge(
         known_at=known_at,
-        client=client,  # type: ignore[arg-type]
+        client=aggregates[Client.stream_for(client_id)],  # type: ignore[arg-type]
         priority=aggregates[Subscription.stream_for(client_id)],  # type: ignore[arg-type]
         catalog=catalog,
-        tickets={a.ticket_id: a for a in aggregates.values() if isinstance(a, Ticket)},
-        invoices={a.period: a for a in aggregates.values() if isinstance(a, Invoice)},
-        events=recorded,
+        tickets={a.ticket_id: a for a in aggregates.values()
+                 if isinstance(a, Ticket) and a.client_id == client_id},
+        invoices={a.period: a for a in aggregates.values()
+                  if isinstance(a, Invoice) and a.client_id == client_id},
+        events=events,
         catalog_events=catalog_events,
     )
 
@@ -73,15 +82,9 @@ def replayed_knowledge(aggregates: dict[str, Any], recorded: list[RecordedEvent]
     """What `client_known_at` gives, built instead from a replay of the whole record
     (`fold(ledger.recorded_events(known_at=K))`): the baseline the fast paths must equal."""
     catalog_stream = Catalog.stream_for(Catalog.KEY)
-    return ClientKnowledge(
-        known_at=known_at,
-        client=aggregates[Client.stream_for(client_id)],  # type: ignore[arg-type]
-        priority=aggregates[Subscription.stream_for(client_id)],  # type: ignore[arg-type]
-        catalog=aggregates.get(catalog_stream) or Catalog.empty(),  # type: ignore[arg-type]
-        tickets={a.ticket_id: a for a in aggregates.values()
-                 if isinstance(a, Ticket) and a.client_id == client_id},
-        invoices={a.period: a for a in aggregates.values()
-                  if isinstance(a, Invoice) and a.client_id == client_id},
-        events=[item for item in recorded if item.event.client_id == client_id],
-        catalog_events=[item for item in recorded if item.event.originator_id == catalog_stream],
+    return knowledge_of(
+        client_id, known_at, aggregates,
+        [item for item in recorded if item.event.client_id == client_id],
+        aggregates.get(catalog_stream) or Catalog.empty(),  # type: ignore[arg-type]
+        [item for item in recorded if item.event.originator_id == catalog_stream],
     )

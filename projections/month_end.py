@@ -17,13 +17,13 @@ from typing import Any
 
 from eventsourcing.utils import get_topic
 
-from ledger.aggregates import Client, Invoice, Subscription, Ticket
+from ledger.aggregates import Client, Invoice, Subscription
 from ledger.application import RecordedEvent, SupportLedger
 from ledger.events import ClientRegistered, TimeLogged
 from ledger.persistence import IndexQuery
 from ledger.timeutil import in_moscow, period_bounds, start_of_day
 from projections.invoice import facts_of, invoice_of, may_change, periods_landing_on
-from projections.knowledge import ClientKnowledge, catalog_known_at, fold
+from projections.knowledge import ClientKnowledge, catalog_known_at, fold, knowledge_of
 
 CHUNK = 500  # clients read together
 TIME_LOGGED = get_topic(TimeLogged)
@@ -61,16 +61,7 @@ def _knowledge_of(ledger, clients, period, known_at, catalog, catalog_events) ->
         events = sorted([*own.get(client_id, []), *invoices.get(client_id, []), *tickets.get(client_id, [])],
                         key=lambda e: e.notification_id)
         aggregates = {**folded[client_id], **fold(tickets.get(client_id, []))}
-        knowledge.append(ClientKnowledge(
-            known_at=known_at,
-            client=aggregates[Client.stream_for(client_id)],  # type: ignore[arg-type]
-            priority=aggregates[Subscription.stream_for(client_id)],  # type: ignore[arg-type]
-            catalog=catalog,
-            tickets={a.ticket_id: a for a in aggregates.values() if isinstance(a, Ticket)},
-            invoices={a.period: a for a in aggregates.values() if isinstance(a, Invoice)},
-            events=events,
-            catalog_events=catalog_events,
-        ))
+        knowledge.append(knowledge_of(client_id, known_at, aggregates, events, catalog, catalog_events))
     return knowledge
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import psycopg
@@ -35,6 +36,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
+    with postgres_schema_url() as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema_url() -> Iterator[str]:
+    """A database URL on a fresh PostgreSQL schema, dropped afterwards; skipped (outside CI)
+    or failed (in CI) when the server cannot be reached."""
     problem = postgres_problem()
     if problem:
         if IN_CI:

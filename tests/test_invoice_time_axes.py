@@ -10,18 +10,16 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import psycopg
 import pytest
 
 from ledger.application import SupportLedger
 from projections.explain import explain
 from projections.invoice import invoice
-from tests.conftest import IN_CI, PG_URL, postgres_problem
+from tests.conftest import postgres_schema_url
 from tests.support import applied
 
 PRODUCT = "RegionSoft CRM"
@@ -184,23 +182,14 @@ def test_every_invoice_lines_sum_to_its_total_i_7(ledger):
 @pytest.fixture
 def both_stores(tmp_path) -> Iterator[tuple[SupportLedger, SupportLedger]]:
     """A SQLite ledger and a PostgreSQL one (a fresh schema), skipped like conftest's store."""
-    problem = postgres_problem()
-    if problem:
-        if IN_CI:
-            pytest.fail(f"{problem} (CI=true: the PostgreSQL tests must run)")
-        pytest.skip(problem)
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sqlite = SupportLedger(f"sqlite:///{tmp_path / 'ledger.db'}")
-    postgres = SupportLedger(f"{PG_URL}?schema={schema}")
-    try:
-        yield sqlite, postgres
-    finally:
-        sqlite.close()
-        postgres.close()
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_schema_url() as url:
+        sqlite = SupportLedger(f"sqlite:///{tmp_path / 'ledger.db'}")
+        postgres = SupportLedger(url)
+        try:
+            yield sqlite, postgres
+        finally:
+            sqlite.close()
+            postgres.close()
 
 
 def without_record_times(value: Any) -> Any:
