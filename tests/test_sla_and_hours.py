@@ -4,7 +4,7 @@ support hours (R-HRS-1..3, I-1), calendar overrides through the ledger, record t
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 
 import pytest
 
