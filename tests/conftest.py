@@ -66,3 +66,16 @@ def ledger(db_url: str) -> Iterator[SupportLedger]:
         yield app
     finally:
         app.close()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    """Say how many tests ran on each store, so a CI log shows PostgreSQL was exercised."""
+    counts: dict[str, dict[str, int]] = {"sqlite": {}, "postgres": {}}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for store in counts:
+                if f"[{store}" in report.nodeid or f"-{store}]" in report.nodeid or f"-{store}-" in report.nodeid:
+                    counts[store][outcome] = counts[store].get(outcome, 0) + 1
+    for store, by_outcome in counts.items():
+        summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(by_outcome.items())) or "none"
+        terminalreporter.write_line(f"store {store}: {summary}")
