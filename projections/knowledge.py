@@ -16,6 +16,7 @@ from ledger.aggregates import Catalog, Client, Invoice, Subscription, Ticket
 from ledger.aggregates.base import LedgerAggregate
 from ledger.application import RecordedEvent, SupportLedger
 from ledger.errors import NotFoundError
+from ledger.timeutil import in_moscow
 
 
 def fold(recorded: Iterable[RecordedEvent]) -> dict[str, LedgerAggregate]:
@@ -53,7 +54,7 @@ def client_known_at(ledger: SupportLedger, client_id: str, known_at: datetime) -
     client = aggregates.get(Client.stream_for(client_id))
     if client is None:
         raise NotFoundError(
-            f"unknown client {client_id!r} (as known at {known_at.isoformat()})", field="client_id"
+            f"unknown client {client_id!r} (as known at {in_moscow(known_at).isoformat()})", field="client_id"
         )
     catalog, catalog_events = catalog_known_at(ledger, known_at)
     return knowledge_of(client_id, known_at, aggregates, recorded, catalog, catalog_events)

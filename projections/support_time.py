@@ -42,7 +42,7 @@ def sla(ledger: SupportLedger, ticket_id: str, known_at: datetime) -> dict[str, 
     )
     if ticket is None:
         raise NotFoundError(
-            f"unknown ticket {ticket_id!r} (as known at {known_at.isoformat()})", field="ticket_id"
+            f"unknown ticket {ticket_id!r} (as known at {in_moscow(known_at).isoformat()})", field="ticket_id"
         )
     calendar = catalog_known_at(ledger, known_at)[0].support_calendar()
     return sla_of(ticket, calendar)  # type: ignore[arg-type]
