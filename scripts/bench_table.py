@@ -1,6 +1,6 @@
 """Run scripts/bench.py for several sizes on SQLite and PostgreSQL; print the README table.
 
-    python scripts/bench_table.py [--events 100000 300000 1000000] [--pg postgresql://postgres@127.0.0.1:5432/test] [--out DIR]
+    python scripts/bench_table.py [--events 100000 300000 1000000] [--pg postgresql://postgres@127.0.0.1:5432/test] [--out DIR] [--tabulate-only]
 
 Each run's JSON is kept in DIR (default bench-results/); the Markdown table goes to stdout.
 """
@@ -45,6 +45,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    parser.add_argument("--tabulate-only", action="store_true", help="print the table from the JSON already in --out")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     columns = []
@@ -54,8 +55,9 @@ def main() -> int:
             command = [sys.executable, str(HERE / "bench.py"), "--events", str(events), "--json"]
             if db:
                 command += ["--db", db]
-            print(f"running {' '.join(command[1:])}", file=sys.stderr, flush=True)
-            path.write_text(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+            if not args.tabulate_only:
+                print(f"running {' '.join(command[1:])}", file=sys.stderr, flush=True)
+                path.write_text(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
             columns.append((f"{store} {events:,}", json.loads(path.read_text())))
     print("| | " + " | ".join(name for name, _ in columns) + " |")
     print("|---|" + "---|" * len(columns))
