@@ -153,6 +153,10 @@ class SupportLedger(AggregateAccess, Application[str]):
         """What the record-time index knows (no payloads unless asked for)."""
         return self.recorder.select_indexed(query)  # type: ignore[attr-defined]
 
+    def refresh_statistics(self) -> None:
+        """Let the database re-estimate its tables (worth it after a bulk load)."""
+        self.recorder.refresh_statistics()  # type: ignore[attr-defined]
+
     def client_ids(self) -> list[str]:
         """Every registered client, in registration (record) order."""
         return self.recorder.client_ids(get_topic(ClientRegistered))  # type: ignore[attr-defined]

@@ -296,6 +296,9 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             )
             return [row["client_id"] for row in c.fetchall()]
 
+    def refresh_statistics(self) -> None:
+        """Nothing to do: SQLite picks the right indexes for these queries without statistics."""
+
     def last_recorded_at(self) -> datetime | None:
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT MAX(recorded_at) FROM {INDEX_TABLE}")
@@ -354,6 +357,13 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 "originator_version bigint NOT NULL, topic text NOT NULL, client_id text, "
                 "valid_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL, "
                 "actor text, command_id text)"
+            ).format(schema=schema, index=index),
+            # Keep planner statistics fresh while events pour in (as the library does for
+            # its events table): stale ones make PostgreSQL AND in the record-time index and
+            # scan all of it for an unselective "recorded at or before K".
+            SQL(
+                "ALTER TABLE {schema}.{index} SET (autovacuum_analyze_threshold = 1000, "
+                "autovacuum_analyze_scale_factor = 0.01)"
             ).format(schema=schema, index=index),
             SQL(
                 "CREATE INDEX IF NOT EXISTS {name} ON {schema}.{index} (client_id, notification_id)"
@@ -431,6 +441,14 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._select_client_ids, [registered_topic])
             return [row["client_id"] for row in curs.fetchall()]
+
+    def refresh_statistics(self) -> None:
+        """ANALYZE the ledger's tables: after a bulk load the planner otherwise misjudges
+        how selective "recorded at or before K" is (autovacuum may be off or behind)."""
+        with self.datastore.transaction(commit=True) as curs:
+            for table in (INDEX_TABLE, self.events_table_name):
+                curs.execute(SQL("ANALYZE {schema}.{table}").format(
+                    schema=Identifier(self.datastore.schema), table=Identifier(table)))
 
     def last_recorded_at(self) -> datetime | None:
         with self.datastore.transaction(commit=False) as curs:

@@ -31,7 +31,10 @@ CLIENT_REGISTERED = get_topic(ClientRegistered)
 
 
 def invoices_for_period(ledger: SupportLedger, period: str, known_at: datetime) -> list[dict[str, Any]]:
-    """The invoice document of every client registered as known at K, in registration order."""
+    """The invoice document of every client registered as known at K, in registration order.
+    A month-end run reads a large share of the index, so it refreshes the planner's
+    statistics first (cheap: PostgreSQL samples; SQLite needs none)."""
+    ledger.refresh_statistics()
     return list(iter_invoices_for_period(ledger, period, in_moscow(known_at)))
 
 
