@@ -10,6 +10,17 @@ from ledger.application import SupportLedger
 
 ACTOR = "tester"
 
+# CONTRACT.md's command table, written out here on purpose: the tests check the code
+# against the contract, not against the code's own list.
+CONTRACT_COMMANDS = {
+    "ReleaseVersion", "PublishPriceList", "OverrideCalendarDay", "RegisterClient", "IssueLicense",
+    "HandOverLicenseKey", "StartImplementation", "FinishImplementation",
+    "RegisterPersonalConfiguration", "StartPilot", "EndPilot", "AssignEngineer",
+    "SubscribePriority", "CancelPriority", "OpenTicket", "ClassifyTicket", "ConfirmBug",
+    "RejectBug", "LogTime", "CorrectTime", "VoidTime", "RespondToTicket", "ResolveTicket",
+    "ReopenTicket", "IssueInvoice",
+}
+
 
 def apply(ledger: SupportLedger, *commands: dict[str, Any], actor: str = ACTOR) -> list[Outcome]:
     """Apply each command as a command-file line would be applied."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from commands.cli import main
+from tests.support import CONTRACT_COMMANDS
 from ledger.application import SupportLedger
 
 EXECUTABLE = Path(sys.executable).with_name("support-ledger")
@@ -281,14 +282,6 @@ def test_actor_option_after_the_subcommand(capsys, tmp_path, db_url):
 
 # --- schema --------------------------------------------------------------------------------------
 
-CONTRACT_COMMANDS = {
-    "ReleaseVersion", "PublishPriceList", "OverrideCalendarDay", "RegisterClient", "IssueLicense",
-    "HandOverLicenseKey", "StartImplementation", "FinishImplementation",
-    "RegisterPersonalConfiguration", "StartPilot", "EndPilot", "AssignEngineer",
-    "SubscribePriority", "CancelPriority", "OpenTicket", "ClassifyTicket", "ConfirmBug",
-    "RejectBug", "LogTime", "CorrectTime", "VoidTime", "RespondToTicket", "ResolveTicket",
-    "ReopenTicket", "IssueInvoice",
-}
 
 
 def command_names_in(schema: dict) -> set[str]:

@@ -19,7 +19,7 @@ import pytest
 from commands.bus import Outcome
 from commands.models import COMMAND_NAMES
 from ledger.events import LedgerEvent
-from tests.support import apply, applied, event_count, event_types
+from tests.support import CONTRACT_COMMANDS, apply, applied, event_count, event_types
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 UTC = timezone.utc
@@ -112,14 +112,6 @@ def acme(ledger):
 
 # --- the command set ---------------------------------------------------------------------------
 
-CONTRACT_COMMANDS = {
-    "ReleaseVersion", "PublishPriceList", "OverrideCalendarDay", "RegisterClient", "IssueLicense",
-    "HandOverLicenseKey", "StartImplementation", "FinishImplementation",
-    "RegisterPersonalConfiguration", "StartPilot", "EndPilot", "AssignEngineer",
-    "SubscribePriority", "CancelPriority", "OpenTicket", "ClassifyTicket", "ConfirmBug",
-    "RejectBug", "LogTime", "CorrectTime", "VoidTime", "RespondToTicket", "ResolveTicket",
-    "ReopenTicket", "IssueInvoice",
-}
 
 
 def test_the_bus_knows_every_contract_command():

@@ -307,8 +307,8 @@ def test_concurrent_writers_on_one_ticket_are_all_applied(ledger, db_url, monkey
             errors.append(error)
             barrier.abort()
 
-    # Opened one after the other: opening PostgreSQL ledgers concurrently is a separate
-    # problem (the library's CREATE OR REPLACE FUNCTION races; see the report).
+    # Opened one after the other, to keep this test about writing (opening concurrently
+    # is safe too: table creation takes an advisory lock).
     apps = {name: SupportLedger(db_url) for name in ("a", "b")}
     try:
         threads = [threading.Thread(target=writer, args=(app, name)) for name, app in apps.items()]
