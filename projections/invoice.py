@@ -314,7 +314,7 @@ def _adjustments_for(knowledge: ClientKnowledge, earlier: str, invoice, index: E
         delta = now_amount - was - adjusted[key]
         if not delta:
             continue
-        reference = current.get(key) or billed[key] if key in current or key in billed else None
+        reference = current.get(key) or billed.get(key)  # None: only adjusted before
         bearing = now.bearing.get(key) or [
             e for e in [*knowledge.events, *knowledge.catalog_events]
             if e.event.valid_at < start_of_day(following) or isinstance(e.event, TICKET_WIDE)
