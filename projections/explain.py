@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.application import SupportLedger
-from ledger.errors import InvalidCommandError
+from ledger.errors import InvalidCommandError, NotFoundError
 from ledger.timeutil import in_moscow
 from projections.history import event_document
 from projections.invoice import invoice_of, money, period_as_known
@@ -36,8 +36,11 @@ def explain(ledger: SupportLedger, client_id: str, period: str, known_at: dateti
 def diff(ledger: SupportLedger, client_id: str, period: str, before: datetime, after: datetime) -> dict[str, Any]:
     if after < before:
         raise InvalidCommandError("must not be earlier than --from-known-at", field="--to-known-at")
-    old = invoice_of(client_known_at(ledger, client_id, before), period)
     knowledge = client_known_at(ledger, client_id, after)
+    try:
+        old = invoice_of(client_known_at(ledger, client_id, before), period)
+    except NotFoundError:  # not yet known then: everything known now is new
+        old = {"status": "draft", "lines": [], "total": "0.00"}
     new = invoice_of(knowledge, period)
     bearing = period_as_known(knowledge, period).bearing  # also names what removed a line
     events = _event_documents(knowledge)

@@ -330,3 +330,16 @@ def test_cli_explain_table_prints_the_computation_and_the_event_ids_i_9(acme, ca
     explained = explain(acme, CLIENT, "2025-03", acme.last_recorded_at())
     cited = {event["event_id"] for line in explained["lines"] for event in line["events"]}
     assert cited and all(event_id in out for event_id in cited), out
+
+
+def test_diff_from_before_the_client_was_known_shows_every_line_added_i_9(acme):
+    """A dispute may ask "what did you know on day one?": before the client was recorded
+    the invoice was empty, so every line known now is an addition."""
+    before_anything = datetime.fromisoformat("2000-01-01T00:00:00+03:00")
+    now = acme.last_recorded_at()
+    document = diff(acme, CLIENT, "2025-03", before_anything, now)
+    current = invoice(acme, CLIENT, "2025-03", now)
+    assert document["status_before"] == "draft" and document["total_before"] == "0.00"
+    assert document["total_after"] == current["total"]
+    assert [c["change"] for c in document["changes"]] == ["added"] * len(current["lines"])
+    assert sum(Decimal(c["amount_change"]) for c in document["changes"]) == Decimal(current["total"])
