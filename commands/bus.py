@@ -107,8 +107,7 @@ class WorkingSet(AggregateAccess):
 
     def find(self, cls: type[A], key: str) -> A | None:
         stream = cls.stream_for(key)
-        if stream not in self.cache:
-            self.cache[stream] = self.ledger.find(cls, key)
+        self.prefetch([stream])
         self._read.add(stream)
         return self.cache[stream]  # type: ignore[return-value]
 

@@ -11,12 +11,12 @@ from datetime import datetime
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from ledger.aggregates import Catalog, Client, CommandReceipt, Invoice, Subscription, Ticket
-from ledger.aggregates.base import LedgerAggregate
+from ledger.aggregates.base import LedgerAggregate, replay
 from ledger.errors import NotFoundError
 from ledger.events import ClientRegistered, LedgerEvent
 from ledger.persistence import IndexQuery, IndexRow, environment_for
@@ -97,20 +97,13 @@ class SupportLedger(AggregateAccess, Application[str]):
         return self
 
     def find(self, cls: type[A], key: str) -> A | None:
-        try:
-            return self.repository.get(cls.stream_for(key))  # type: ignore[return-value]
-        except AggregateNotFoundError:
-            return None
+        stream = cls.stream_for(key)
+        return self.load_streams([stream]).get(stream)  # type: ignore[return-value]
 
     def load_streams(self, streams: Iterable[str]) -> dict[str, LedgerAggregate]:
         """Many aggregates in one read: those of `streams` that exist, by stream id."""
         stored = self.recorder.select_streams(sorted(set(streams)))  # type: ignore[attr-defined]
-        aggregates: dict[str, Any] = {}
-        for item in stored:
-            aggregates[item.originator_id] = self.mapper.to_domain_event(item).mutate(
-                aggregates.get(item.originator_id)
-            )
-        return aggregates
+        return replay(map(self.mapper.to_domain_event, stored))
 
     # --- saving ---------------------------------------------------------------------------
 

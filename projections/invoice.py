@@ -82,6 +82,7 @@ class EventIndex:
                         if item.event.originator_id.startswith("priority/") and hasattr(item.event, name)), None)
             if ref is not None:
                 self.by_priority_ref[ref].append(item)
+        self.coverage_events = [e for ref_events in self.by_priority_ref.values() for e in ref_events]
         for item in knowledge.catalog_events:  # record order: a later publication wins (I-6)
             if isinstance(item.event, PriceListPublished):
                 self.price_lists[item.event.effective_from] = item
@@ -105,7 +106,6 @@ def _standard_time(
 ) -> None:
     coverage = knowledge.priority.coverage()
     releases = knowledge.catalog.release_list()
-    coverage_events = [e for ref_events in index.by_priority_ref.values() for e in ref_events]
     for ticket in sorted(knowledge.tickets.values(), key=lambda t: t.ticket_id):
         days: dict[date, list[str]] = defaultdict(list)
         for entry_id, entry in ticket.entries.items():
@@ -113,11 +113,11 @@ def _standard_time(
             if first <= day < following:
                 days[day].append(entry_id)
         for day, entry_ids in sorted(days.items()):
-            _ticket_day(knowledge, ticket, day, entry_ids, coverage, releases, index, coverage_events, out)
+            _ticket_day(knowledge, ticket, day, entry_ids, coverage, releases, index, out)
 
 
 def _ticket_day(knowledge, ticket: Ticket, day: date, entry_ids: list[str], coverage, releases,
-                index: EventIndex, coverage_events: list[RecordedEvent], out: Computed) -> None:
+                index: EventIndex, out: Computed) -> None:
     minutes = {"billable": 0, "pending": 0}
     for entry_id in entry_ids:
         entry = ticket.entries[entry_id]
@@ -136,7 +136,7 @@ def _ticket_day(knowledge, ticket: Ticket, day: date, entry_ids: list[str], cove
         *(e for e in index.by_stream[ticket.id] if isinstance(e.event, TICKET_WIDE)),
         *(e for entry_id in entry_ids for e in index.by_entry[ticket.id, entry_id]),
         *(_cite(index.price_lists.get(price.effective_from)) if price else []),
-        *(e for e in coverage_events if _touches_day(e, day_start, day_end)),
+        *(e for e in index.coverage_events if _touches_day(e, day_start, day_end)),
         *_release_events(ticket, day, releases, index),
     ]
     for tier, worked in minutes.items():
@@ -176,16 +176,13 @@ def _priority(knowledge: ClientKnowledge, period: str, first: date, following: d
     coverage = knowledge.priority.coverage()
     days_in_month = (following - first).days
     charged = fee_days(coverage, first, following)  # I-7
-    grants = [e for ref_events in index.by_priority_ref.values() for e in ref_events]
     period_start, period_end = start_of_day(first), start_of_day(following)
-    bearing_grants = [e for e in grants if _touches_day(e, period_start, period_end)]
+    bearing_grants = [e for e in index.coverage_events if _touches_day(e, period_start, period_end)]
+    prices = {day: price_list_in_force(knowledge.catalog.price_lists, day) for day in charged}
     # Every price list in force on some day of the period decides how the days split (I-6).
-    in_force = {price_list_in_force(knowledge.catalog.price_lists, day).effective_from
-                for day in charged}
-    bearing_prices = [index.price_lists[effective] for effective in sorted(in_force)
-                      if effective in index.price_lists]
-    by_price = groupby(charged, key=lambda day: price_list_in_force(knowledge.catalog.price_lists, day))
-    for price, days in by_price:
+    in_force = sorted({price.effective_from for price in prices.values()})
+    bearing_prices = [index.price_lists[effective] for effective in in_force if effective in index.price_lists]
+    for price, days in groupby(charged, key=prices.__getitem__):
         days = list(days)
         amount = prorated_amount(len(days), days_in_month, price.priority_month)
         bearing = [*bearing_grants, *bearing_prices]

@@ -13,19 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from ledger.aggregates import Catalog, Client, Invoice, Subscription, Ticket
-from ledger.aggregates.base import LedgerAggregate
+from ledger.aggregates.base import LedgerAggregate, replay
 from ledger.application import RecordedEvent, SupportLedger
 from ledger.errors import NotFoundError
 from ledger.timeutil import in_moscow
 
 
 def fold(recorded: Iterable[RecordedEvent]) -> dict[str, LedgerAggregate]:
-    """Replay events (in record order) into their aggregates, keyed by stream id."""
-    aggregates: dict[str, Any] = {}
-    for item in recorded:
-        stream = item.event.originator_id
-        aggregates[stream] = item.event.mutate(aggregates.get(stream))
-    return aggregates
+    """Replay recorded events (in record order) into their aggregates, keyed by stream id."""
+    return replay(item.event for item in recorded)
 
 
 @dataclass

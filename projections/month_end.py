@@ -71,10 +71,9 @@ def _knowledge_of(ledger, clients, period, known_at, catalog, catalog_events) ->
 def _periods_to_compute(ledger, clients, period, known_at, folded, catalog_events) -> dict[str, set[str]]:
     """Per client: the period itself, plus each issued period whose adjustments land on it
     and that something recorded after its issue may have changed (I-9)."""
-    landing = {
-        c: periods_landing_on(period, _issued(folded[c])) for c in clients
-    }
-    since = min((_issued(folded[c])[q].known_at for c in clients for q in landing[c]), default=None)
+    issued = {c: _issued(folded[c]) for c in clients}
+    landing = {c: periods_landing_on(period, issued[c]) for c in clients}
+    since = min((issued[c][q].known_at for c in clients for q in landing[c]), default=None)
     late: dict[str, list[tuple[datetime, datetime, str]]] = defaultdict(list)
     if since is not None:
         rows = ledger.index_rows(IndexQuery(clients=clients, recorded_after=since,
@@ -85,7 +84,7 @@ def _periods_to_compute(ledger, clients, period, known_at, folded, catalog_event
     windows = {}
     for c in clients:
         changed = {q for q in landing[c]
-                   if may_change(q, _issued(folded[c])[q].known_at, [*late[c], *late_catalog])}
+                   if may_change(q, issued[c][q].known_at, [*late[c], *late_catalog])}
         windows[c] = {period, *changed}
     return windows
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from functools import singledispatchmethod
 from typing import Any, Self
@@ -38,6 +39,15 @@ class LedgerAggregate(BaseAggregate[str]):
     def apply_event(self, event: LedgerEvent) -> None:
         """`when`, without building a bound dispatcher per call (it is on the hot path)."""
         _dispatch(type(event))(self, event)
+
+
+def replay(events: Iterable[LedgerEvent]) -> dict[str, LedgerAggregate]:
+    """Aggregates rebuilt from their events (in record order), keyed by stream id: the one
+    fold both the write side and the read side use."""
+    aggregates: dict[str, Any] = {}
+    for event in events:
+        aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))
+    return aggregates
 
 
 def require_not_before(at: datetime, earliest: datetime, *, field: str, what: str) -> None:
