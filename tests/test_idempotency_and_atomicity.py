@@ -58,6 +58,22 @@ def one(ledger, command: dict[str, Any], actor: str = "tester") -> Outcome:
 # --- duplicates ------------------------------------------------------------------------------
 
 
+
+def run_writers(db_url: str, writer) -> None:
+    """Two ledgers on the same store, writers "a" and "b", each in its own thread. They are
+    opened one after the other, to keep the tests about writing (opening concurrently is
+    safe too: table creation takes an advisory lock)."""
+    apps = {name: SupportLedger(db_url) for name in ("a", "b")}
+    try:
+        threads = [threading.Thread(target=writer, args=(app, name)) for name, app in apps.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        for app in apps.values():
+            app.close()
+
 def test_reapplying_commands_with_their_ids_is_a_duplicate_and_records_nothing(ledger):
     first = apply(ledger, *SCENARIO)
     assert [o.status for o in first] == ["applied"] * len(SCENARIO)
@@ -307,18 +323,7 @@ def test_concurrent_writers_on_one_ticket_are_all_applied(ledger, db_url, monkey
             errors.append(error)
             barrier.abort()
 
-    # Opened one after the other, to keep this test about writing (opening concurrently
-    # is safe too: table creation takes an advisory lock).
-    apps = {name: SupportLedger(db_url) for name in ("a", "b")}
-    try:
-        threads = [threading.Thread(target=writer, args=(app, name)) for name, app in apps.items()]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-    finally:
-        for app in apps.values():
-            app.close()
+    run_writers(db_url, writer)
     assert not errors, errors
     assert len(decisions) > 2 * per_writer, "the forced conflict was retried"
     for name in ("a", "b"):
@@ -367,16 +372,7 @@ def test_concurrent_batches_on_one_ticket_are_all_applied(ledger, db_url, monkey
             errors.append(error)
             barrier.abort()
 
-    apps = {name: SupportLedger(db_url) for name in ("a", "b")}
-    try:
-        threads = [threading.Thread(target=writer, args=(app, name)) for name, app in apps.items()]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-    finally:
-        for app in apps.values():
-            app.close()
+    run_writers(db_url, writer)
     assert not errors, errors
     assert len(decisions) > 2 * per_writer, "the losing batch was re-run"
     for name in ("a", "b"):
