@@ -104,10 +104,12 @@ class WorkingSet(AggregateAccess):
         self.events: list[Any] = []  # accepted, not yet saved
         self._saved_or_accepted: dict[str, int] = {}  # pending events accepted per stream
         self._read: set[str] = set()  # streams the current command read
+        self._pending_clients: set[str | None] = set()  # whom the accepted events concern
 
     def find(self, cls: type[A], key: str) -> A | None:
         stream = cls.stream_for(key)
-        self.prefetch([stream])
+        if stream not in self.cache:
+            self.prefetch([stream])
         self._read.add(stream)
         return self.cache[stream]  # type: ignore[return-value]
 
@@ -123,10 +125,17 @@ class WorkingSet(AggregateAccess):
         """The command succeeded: its events join the batch, its new aggregates the cache."""
         for aggregate in touched:
             already = self._saved_or_accepted.get(aggregate.id, 0)
-            self.events += aggregate.pending_events[already:]
+            added = aggregate.pending_events[already:]
+            self.events += added
+            if added and not isinstance(aggregate, CommandReceipt):
+                self._pending_clients.add(aggregate.client_id)  # None: the catalog
             self._saved_or_accepted[aggregate.id] = len(aggregate.pending_events)
             self.cache[aggregate.id] = aggregate
         self._read.clear()
+
+    def pending_concerns(self, client_id: str) -> bool:
+        """Whether events accepted but not saved yet concern this client or the catalog."""
+        return client_id in self._pending_clients or None in self._pending_clients
 
     def roll_back(self) -> None:
         """The command was refused: undo whatever it did to the aggregates it read."""
@@ -159,6 +168,7 @@ class WorkingSet(AggregateAccess):
         self.cache.clear()
         self.events.clear()
         self._saved_or_accepted.clear()
+        self._pending_clients.clear()
         self._read.clear()
 
     def save(self) -> None:
@@ -171,6 +181,7 @@ class WorkingSet(AggregateAccess):
                 aggregate.pending_events.clear()
         self.events.clear()
         self._saved_or_accepted.clear()
+        self._pending_clients.clear()
 
 
 def _run(working: WorkingSet, command: Command, actor: str) -> Outcome:
@@ -267,11 +278,12 @@ def _apply_batch(ledger: SupportLedger, working: WorkingSet, batch: list[Command
         if isinstance(item, Outcome):
             outcomes.append(item)
         elif isinstance(item, IssueInvoice):
-            save()  # an invoice is computed from the store: save what came before it
-            outcomes.append(execute(ledger, item, actor))
-            saved_upto = len(outcomes)
-            working.forget(Invoice.stream_for(Invoice.key(item.client_id, item.period)),
-                           *([CommandReceipt.stream_for(item.command_id)] if item.command_id else []))
+            # An invoice is computed from the store as known at its last record time: save
+            # first whatever the batch holds that concerns this client (or the catalog).
+            # Other clients' pending facts cannot change it; they are recorded after K.
+            if working.pending_concerns(item.client_id):
+                save()
+            outcomes.append(_run(working, item, actor))
         else:
             outcomes.append(_run(working, item, actor))
     save()
@@ -289,4 +301,6 @@ def _streams(command: Command) -> list[str]:
     ticket_id = getattr(command, "ticket_id", None)
     if ticket_id is not None:
         streams.append(Ticket.stream_for(ticket_id))
+    if isinstance(command, IssueInvoice):
+        streams.append(Invoice.stream_for(Invoice.key(command.client_id, command.period)))
     return streams

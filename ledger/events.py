@@ -24,7 +24,7 @@ from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from ledger.context import current_actor, current_command_id
-from ledger.timeutil import in_moscow, start_of_day
+from ledger.timeutil import MOSCOW, in_moscow, start_of_day
 from ledger.vocabulary import Activity, CalendarDayKind, Category, Channel, Purpose
 
 
@@ -47,6 +47,11 @@ class LedgerEvent(BaseModel, CanMutateAggregate[str]):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         return in_moscow(value)
+
+    @staticmethod
+    def create_timestamp() -> datetime:
+        """When an aggregate produces the event, already on the Moscow clock."""
+        return datetime.now(MOSCOW)
 
     @property
     def valid_at(self) -> datetime:

@@ -224,7 +224,7 @@ _TICK = timedelta(microseconds=1)  # record times strictly increase from one com
 
 def _sqlite_time(instant: datetime) -> str:
     """Fixed-width UTC text, so that text order is time order in SQLite."""
-    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return instant.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _from_sqlite_time(text: str) -> datetime:

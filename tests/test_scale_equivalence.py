@@ -13,13 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from commands.bus import apply_lines
+from commands.bus import apply_line, apply_lines
+from ledger.application import SupportLedger
 from projections.invoice import invoice, invoice_of
 from projections.knowledge import fold, replayed_knowledge
 from projections.month_end import invoices_for_period
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from bench_history import generate  # noqa: E402
+from tests.conftest import postgres_schema_url  # noqa: E402
 
 SEEDS = [3, 11]
 EVENTS = 2500
@@ -47,3 +49,31 @@ def test_month_end_and_query_path_equal_a_full_replay(ledger, seed):
             assert invoices_for_period(ledger, period, known_at) == replayed, (period, known_at)
             for client_id, expected in zip(clients[:8], replayed, strict=False):
                 assert invoice(ledger, client_id, period, known_at) == expected
+
+
+def _issued(ledger: SupportLedger) -> dict[tuple[str, str], tuple[object, ...]]:
+    return {(e.event.client_id, e.event.period): (e.event.lines, e.event.total)
+            for e in ledger.recorded_events() if type(e.event).__name__ == "InvoiceIssued"}
+
+
+def test_a_batched_apply_issues_the_invoices_one_command_at_a_time_issues(ledger, db_url, tmp_path):
+    """In a batch, IssueInvoice saves first only what concerns its own client (or the
+    catalog): other clients' pending facts cannot change the invoice (I-9). The invoices
+    must be exactly those of applying every line on its own, same-client facts just before
+    the invoice and late facts just after it included."""
+    history = generate(EVENTS, SEEDS[0])
+    assert all(o.status == "applied" for o in apply_lines(ledger, history.lines, "bench", batch_size=200))
+    batched = _issued(ledger)
+    assert len(batched) == history.invoices
+
+    def one_by_one(url: str) -> dict[tuple[str, str], tuple[object, ...]]:
+        with SupportLedger(url) as single:
+            assert all(apply_line(single, line, "bench").status == "applied" for line in history.lines)
+            return _issued(single)
+
+    if db_url.startswith("sqlite"):
+        expected = one_by_one(f"sqlite:///{tmp_path / 'one-by-one.db'}")
+    else:
+        with postgres_schema_url() as url:
+            expected = one_by_one(url)
+    assert batched == expected

@@ -57,7 +57,14 @@ class Catalog(LedgerAggregate):
     # --- what the rules read -------------------------------------------------------------
 
     def release_list(self) -> list[Release]:
-        return [Release(product, version, day) for (product, version), day in self.releases.items()]
+        """Every release, oldest first. Built once per release event: rules read it for
+        every logged hour (I-4), so it is kept rather than rebuilt."""
+        if self._release_list is None:
+            self._release_list = sorted(
+                (Release(product, version, day) for (product, version), day in self.releases.items()),
+                key=lambda release: release.released_on,
+            )
+        return self._release_list
 
     def products(self) -> list[str]:
         return sorted({product for product, _ in self.releases})
@@ -78,6 +85,7 @@ class Catalog(LedgerAggregate):
 
     def _start_empty(self) -> None:
         self.releases: dict[tuple[str, str], date] = {}
+        self._release_list: list[Release] | None = None
         self.price_lists: dict[date, tuple[Decimal, Decimal]] = {}
         self.calendar_overrides: dict[date, tuple[str, str]] = {}
 
@@ -88,6 +96,7 @@ class Catalog(LedgerAggregate):
     @LedgerAggregate.when.register
     def _(self, event: VersionReleased) -> None:
         self.releases[event.product, event.version] = event.released_on
+        self._release_list = None
 
     @LedgerAggregate.when.register
     def _(self, event: PriceListPublished) -> None:

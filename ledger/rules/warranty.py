@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 
 from dateutil.relativedelta import relativedelta
 
@@ -19,9 +20,14 @@ class Release:
     version: str
     released_on: date
 
-    @property
+    @cached_property
     def released_at(self) -> datetime:
         return start_of_day(self.released_on)
+
+    @cached_property
+    def previous_covered_until(self) -> datetime:
+        """R-WTY-5: once superseded, this version stays covered until 5 years after its release."""
+        return self.released_at + relativedelta(years=WARRANTY_YEARS_FOR_PREVIOUS)
 
 
 def released_by(releases: Iterable[Release], product: str, at: datetime) -> list[Release]:
@@ -42,7 +48,7 @@ def covered_versions(releases: Iterable[Release], product: str, at: datetime) ->
     covered = [released[-1].version]
     if len(released) >= 2:
         previous = released[-2]
-        if at < previous.released_at + relativedelta(years=WARRANTY_YEARS_FOR_PREVIOUS):
+        if at < previous.previous_covered_until:
             covered.append(previous.version)
     return covered
 
