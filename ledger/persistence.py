@@ -378,10 +378,6 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 name=Identifier(f"{INDEX_TABLE}_topic_valid"), schema=schema, index=index
             ),
         ]
-        self._select_record_time = SQL(
-            "SELECT GREATEST(clock_timestamp(), MAX(recorded_at) + interval '1 microsecond') AS recorded_at "
-            "FROM {schema}.{index}"
-        ).format(schema=schema, index=index)
         self._select_streams = SQL(
             "SELECT * FROM {schema}.{events} WHERE originator_id = ANY(%s) "
             "ORDER BY originator_id, originator_version"
@@ -392,8 +388,14 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self._select_last_recorded_at = SQL("SELECT MAX(recorded_at) AS last FROM {schema}.{index}").format(
             schema=schema, index=index
         )
-        self._insert_index_row = SQL(
-            "INSERT INTO {schema}.{index} VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+        # One statement per transaction: the rows as column arrays, stamped with one record
+        # time, later than every earlier one (still under the library's table lock).
+        self._insert_index_rows = SQL(
+            "INSERT INTO {schema}.{index} SELECT n, o, v, t, c, va, "
+            "(SELECT GREATEST(clock_timestamp(), MAX(recorded_at) + interval '1 microsecond') "
+            "FROM {schema}.{index}), a, cmd "
+            "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::text[], "
+            "%s::timestamptz[], %s::text[], %s::text[]) AS r(n, o, v, t, c, va, a, cmd)"
         ).format(schema=schema, index=index)
         self._select_indexed = SQL(
             "SELECT i.*, e.state FROM {schema}.{index} i "
@@ -421,11 +423,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         if rows:
             # Still inside the EXCLUSIVE table lock the library takes for inserts, so
             # record times are non-decreasing in commit order.
-            curs.execute(self._select_record_time)
-            recorded_at = curs.fetchone()["recorded_at"]  # type: ignore[index]
-            curs.executemany(
-                self._insert_index_row, [(*r[:6], recorded_at, *r[6:]) for r in rows]
-            )
+            curs.execute(self._insert_index_rows, [list(column) for column in zip(*rows, strict=True)])
         return notification_ids
 
     def select_streams(self, streams: Sequence[str]) -> list[StoredEvent]:

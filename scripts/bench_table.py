@@ -20,6 +20,8 @@ ROWS = [
     ("apply events/s", "apply_events_per_s", "{:,.0f}"),
     ("raw library events/s", "raw_events_per_s", "{:,.0f}"),
     ("**P1** apply_ratio (≥ 0.5)", "apply_ratio", "{:.2f}"),
+    ("apply s: saving / the rest", None, None),
+    ("save path alone ÷ raw", "save_path_ratio", "{:.2f}"),
     ("month-end s / raw read s", None, None),
     ("**P2** month_end_ratio (≤ 1.0)", "month_end_ratio", "{:.2f}"),
     ("replay s / query s", None, None),
@@ -31,6 +33,8 @@ ROWS = [
 def cell(result: dict, label: str, key: str | None, form: str | None) -> str:
     if label.startswith("month-end"):
         return f"{result['month_end_seconds']:.2f} / {result['raw_read_seconds']:.2f}"
+    if label.startswith("apply s"):
+        return f"{result['apply_save_seconds']:.1f} / {result['apply_other_seconds']:.1f}"
     if label.startswith("replay"):
         return f"{result['replay_seconds']:.2f} / {result['query_seconds']:.4f}"
     text = form.format(result[key])  # type: ignore[union-attr]
