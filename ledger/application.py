@@ -83,12 +83,17 @@ class AggregateAccess:
         return self.find(Invoice, Invoice.key(client_id, period))
 
 
+STATISTICS_AFTER = 10_000  # events saved before planner statistics are first refreshed
+
+
 class SupportLedger(AggregateAccess, Application[str]):
     name = "SupportLedger"
 
     def __init__(self, url: str = DEFAULT_DB_URL, env: dict[str, str] | None = None):
         self.url = url
         super().__init__(env={**environment_for(url), **(env or {})})
+        self._saved_since_statistics = 0
+        self._statistics_after = STATISTICS_AFTER
 
     # --- getting aggregates ---------------------------------------------------------------
 
@@ -119,6 +124,15 @@ class SupportLedger(AggregateAccess, Application[str]):
             self._record(processing)
         except IntegrityError as error:
             raise ConcurrentWriteError(str(error)) from error
+        self._saved_since_statistics += len(processing.events)
+        if self._saved_since_statistics >= self._statistics_after:
+            # A bulk load outgrows the planner's picture of the tables (autovacuum may be off
+            # or behind): without this, "one client's events up to K" on PostgreSQL ANDs in
+            # the whole record-time index and slows down with every event saved. Each time
+            # this process has saved as much again, the statistics are refreshed.
+            self.refresh_statistics()
+            self._statistics_after += self._saved_since_statistics
+            self._saved_since_statistics = 0
 
     # --- reading the record ---------------------------------------------------------------
 

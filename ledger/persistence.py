@@ -182,6 +182,9 @@ class IndexQuery:
     recorded_lte: datetime | None = None
     with_state: bool = True
 
+    def by_stream(self) -> bool:
+        return any(column == "originator_id" for column, _, _ in self.conditions())
+
     def conditions(self) -> list[tuple[str, str, Any]]:
         """(column, operator, value) triples; operators: = <= > >= < in like not-like not-null."""
         found: list[tuple[str, str, Any]] = []
@@ -202,6 +205,12 @@ class IndexQuery:
         if self.any_client:
             found.append(("client_id", "not-null", None))
         return found
+
+
+def _table_of(column: str) -> str:
+    """Stream conditions are answered by the events table's own key (originator_id,
+    originator_version), the rest by the index: the index needs no stream index of its own."""
+    return "e" if column == "originator_id" else "i"
 
 
 def _index_values(stored: StoredEvent, notification_id: int) -> tuple[Any, ...] | None:
@@ -244,8 +253,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_client "
             f"ON {INDEX_TABLE} (client_id, notification_id)",
             f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_recorded ON {INDEX_TABLE} (recorded_at)",
-            f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_stream "
-            f"ON {INDEX_TABLE} (originator_id, notification_id)",
+            f"DROP INDEX IF EXISTS {INDEX_TABLE}_stream",  # stores made before streams used the events' key
             f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_topic_valid ON {INDEX_TABLE} (topic, valid_at)",
         ]
 
@@ -308,18 +316,20 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
     def select_indexed(self, query: IndexQuery) -> list[IndexRow]:
         where, params = ["1=1"], []
         for column, operator, value in query.conditions():
+            name = f"{_table_of(column)}.{column}"
             if isinstance(value, datetime):
                 value = _sqlite_time(value)
             if operator == "in":
-                where.append(f"i.{column} IN ({','.join('?' * len(value))})" if value else "0=1")
+                where.append(f"{name} IN ({','.join('?' * len(value))})" if value else "0=1")
                 params += value
             elif operator == "not-null":
-                where.append(f"i.{column} IS NOT NULL")
+                where.append(f"{name} IS NOT NULL")
             else:
-                where.append(f"i.{column} {operator.replace('-', ' ').upper()} ?")
+                where.append(f"{name} {operator.replace('-', ' ').upper()} ?")
                 params.append(value)
         state = ", e.state" if query.with_state else ""
-        join = f"JOIN {self.events_table_name} e ON e.rowid = i.notification_id " if query.with_state else ""
+        join = (f"JOIN {self.events_table_name} e ON e.rowid = i.notification_id "
+                if query.with_state or query.by_stream() else "")
         statement = (
             f"SELECT i.*{state} FROM {INDEX_TABLE} i {join}"
             f"WHERE {' AND '.join(where)} ORDER BY i.notification_id"
@@ -371,11 +381,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             SQL("CREATE INDEX IF NOT EXISTS {name} ON {schema}.{index} (recorded_at)").format(
                 name=Identifier(f"{INDEX_TABLE}_recorded"), schema=schema, index=index
             ),
-            SQL(
-                "CREATE INDEX IF NOT EXISTS {name} ON {schema}.{index} (originator_id, notification_id)"
-            ).format(name=Identifier(f"{INDEX_TABLE}_stream"), schema=schema, index=index),
             SQL("CREATE INDEX IF NOT EXISTS {name} ON {schema}.{index} (topic, valid_at)").format(
                 name=Identifier(f"{INDEX_TABLE}_topic_valid"), schema=schema, index=index
+            ),
+            # Stores made before stream queries used the events table's own key had this.
+            SQL("DROP INDEX IF EXISTS {schema}.{name}").format(
+                schema=schema, name=Identifier(f"{INDEX_TABLE}_stream")
             ),
         ]
         self._select_streams = SQL(
@@ -456,7 +467,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     def select_indexed(self, query: IndexQuery) -> list[IndexRow]:
         where, params = [SQL("TRUE")], []
         for column, operator, value in query.conditions():
-            name = SQL("i.") + Identifier(column)
+            name = SQL(f"{_table_of(column)}.") + Identifier(column)
             if operator == "in":
                 where.append(name + SQL(" = ANY(%s)"))
                 params.append(value)
@@ -465,7 +476,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             else:
                 where.append(name + SQL(f" {operator.replace('-', ' ').upper()} %s"))
                 params.append(value)
-        select = self._select_indexed if query.with_state else self._select_index_only
+        select = self._select_indexed if query.with_state or query.by_stream() else self._select_index_only
         statement = select + SQL("WHERE ") + SQL(" AND ").join(where) + SQL(" ORDER BY i.notification_id")
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(statement, params)
