@@ -94,6 +94,10 @@ class SupportLedger(AggregateAccess, Application[str]):
         super().__init__(env={**environment_for(url), **(env or {})})
         self._saved_since_statistics = 0
         self._statistics_after = STATISTICS_AFTER
+        # The catalog's recorded events and its folds by how many of them were known
+        # (projections.knowledge.catalog_known_at keeps them; the catalog seldom changes).
+        self.catalog_events: list[RecordedEvent] = []
+        self.catalog_folds: dict[int, Any] = {}
 
     # --- getting aggregates ---------------------------------------------------------------
 
@@ -171,6 +175,11 @@ class SupportLedger(AggregateAccess, Application[str]):
     def last_recorded_at(self) -> datetime | None:
         """The record time of the newest event: every later commit is recorded after it."""
         return self.recorder.last_recorded_at()  # type: ignore[attr-defined]
+
+    def stream_version(self, stream: str) -> int:
+        """How many events the aggregate `stream` has (0: none)."""
+        last = self.recorder.select_events(stream, desc=True, limit=1)
+        return last[0].originator_version if last else 0
 
     def _decode(self, row: IndexRow) -> RecordedEvent:
         event: Any = self.mapper.to_domain_event(row.stored_event())

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
+from eventsourcing.utils import resolve_topic
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from ledger.context import current_actor, current_command_id
@@ -85,6 +86,17 @@ class LedgerCreated(LedgerEvent, CanInitAggregate[str]):
     """The first event of an aggregate."""
 
     originator_topic: str
+
+    def mutate(self, aggregate: Any) -> Any:
+        """A new aggregate whose state comes from this event alone: ledger aggregates set
+        their state only in `when` (no `__init__` to call, unlike the library's default)."""
+        if aggregate is not None:
+            raise ValueError(f"{type(self).__name__} starts an aggregate; {aggregate.id} exists")
+        cls = resolve_topic(self.originator_topic)
+        created = cls.__new__(cls)
+        created.__base_init__(self.originator_id, self.originator_version, self.timestamp)
+        self.apply(created)
+        return created
 
 
 # --- the catalog: versions, price lists, calendar overrides ------------------------------

@@ -15,6 +15,8 @@ Three things here go beyond the eventsourcing library's defaults:
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -399,14 +401,14 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self._select_last_recorded_at = SQL("SELECT MAX(recorded_at) AS last FROM {schema}.{index}").format(
             schema=schema, index=index
         )
-        # One statement per transaction: the rows as column arrays, stamped with one record
-        # time, later than every earlier one (still under the library's table lock).
+        # One statement per transaction: the rows as one JSON array of arrays (psycopg's
+        # array dumping costs about 9 µs a row in Python; json.dumps about 1), stamped with
+        # one record time, later than every earlier one (still under the library's lock).
         self._insert_index_rows = SQL(
-            "INSERT INTO {schema}.{index} SELECT n, o, v, t, c, va, "
+            "INSERT INTO {schema}.{index} SELECT (x->>0)::bigint, x->>1, (x->>2)::bigint, x->>3, "
+            "x->>4, (x->>5)::timestamptz, "
             "(SELECT GREATEST(clock_timestamp(), MAX(recorded_at) + interval '1 microsecond') "
-            "FROM {schema}.{index}), a, cmd "
-            "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::text[], %s::text[], "
-            "%s::timestamptz[], %s::text[], %s::text[]) AS r(n, o, v, t, c, va, a, cmd)"
+            "FROM {schema}.{index}), x->>6, x->>7 FROM json_array_elements(%s::json) AS x"
         ).format(schema=schema, index=index)
         self._select_indexed = SQL(
             "SELECT i.*, e.state FROM {schema}.{index} i "
@@ -434,7 +436,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         if rows:
             # Still inside the EXCLUSIVE table lock the library takes for inserts, so
             # record times are non-decreasing in commit order.
-            curs.execute(self._insert_index_rows, [list(column) for column in zip(*rows, strict=True)])
+            rows_json = json.dumps([(*r[:5], r[5].isoformat(), *r[6:]) for r in rows])
+            curs.execute(self._insert_index_rows, [rows_json])
         return notification_ids
 
     def select_streams(self, streams: Sequence[str]) -> list[StoredEvent]:

@@ -39,9 +39,19 @@ class ClientKnowledge:
 
 
 def catalog_known_at(ledger: SupportLedger, known_at: datetime) -> tuple[Catalog, list[RecordedEvent]]:
-    recorded = ledger.recorded_events(stream=Catalog.stream_for(Catalog.KEY), known_at=known_at)
-    catalog = fold(recorded).get(Catalog.stream_for(Catalog.KEY)) or Catalog.empty()
-    return catalog, recorded  # type: ignore[return-value]
+    """The catalog as known at K. Every invoice reads it and it seldom changes, so the
+    ledger keeps the catalog's recorded events and reads them again only when the stream
+    has grown; those recorded at or before K are exactly the ones the store would return."""
+    stream = Catalog.stream_for(Catalog.KEY)
+    everything = ledger.catalog_events
+    if len(everything) != ledger.stream_version(stream):
+        everything[:] = ledger.recorded_events(stream=stream)
+        ledger.catalog_folds.clear()
+    known_at = in_moscow(known_at)
+    recorded = [item for item in everything if item.recorded_at <= known_at]
+    if len(recorded) not in ledger.catalog_folds:
+        ledger.catalog_folds[len(recorded)] = fold(recorded).get(stream) or Catalog.empty()
+    return ledger.catalog_folds[len(recorded)], recorded  # type: ignore[return-value]
 
 
 def client_known_at(ledger: SupportLedger, client_id: str, known_at: datetime) -> ClientKnowledge:

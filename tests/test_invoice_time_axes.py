@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -211,3 +212,25 @@ def test_sqlite_and_postgresql_give_identical_invoices_and_explanations_contract
             a = explain(sqlite, client_id, period, sqlite.last_recorded_at())
             b = explain(postgres, client_id, period, postgres.last_recorded_at())
             assert without_record_times(a) == without_record_times(b), (client_id, period)
+
+
+def test_the_catalog_as_known_at_k_follows_every_catalog_fact_on_one_open_ledger(ledger):
+    """The ledger keeps the catalog's events between queries: a fact recorded later must
+    show for a later K and stay out of an earlier K (I-9), on the same open ledger."""
+    from projections.knowledge import catalog_known_at
+
+    def known(k):
+        catalog, events = catalog_known_at(ledger, k)
+        return sorted(catalog.releases), sorted(catalog.price_lists), len(events)
+
+    assert known(datetime.now(timezone.utc)) == ([], [], 0)
+    applied(ledger, {"command": "ReleaseVersion", "product": PRODUCT, "version": "9.0",
+                     "released_on": "2024-06-01"})
+    first = ledger.last_recorded_at()
+    assert known(first) == ([(PRODUCT, "9.0")], [], 2)  # CatalogOpened, VersionReleased
+    applied(ledger, {"command": "PublishPriceList", "effective_from": "2025-01-01",
+                     "norm_hour": "3000.00", "priority_month": "50000.00"})
+    now = ledger.last_recorded_at()
+    assert known(now) == ([(PRODUCT, "9.0")], [date(2025, 1, 1)], 3)
+    assert known(first) == ([(PRODUCT, "9.0")], [], 2)  # as known before the price list
+    assert known(first - timedelta(microseconds=1)) == ([], [], 0)
