@@ -15,6 +15,7 @@ retried, never lost.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -32,9 +33,10 @@ from ledger.errors import DuplicateCommandIdError, InvalidCommandError, LedgerEr
 
 MAX_ATTEMPTS = 8
 BATCH_SIZE = 500  # commands saved per transaction by apply_lines
-CACHE_LIMIT = 50_000  # aggregates kept between batches
+CACHE_LIMIT = 50_000  # aggregates kept between batches (the least recently used go first)
 
 Status = Literal["applied", "duplicate", "rejected"]
+RECEIPTS = CommandReceipt.stream_for("")  # "command/": the prefix of every receipt stream
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,13 @@ class WorkingSet(AggregateAccess):
         self._saved_or_accepted: dict[str, int] = {}  # pending events accepted per stream
         self._read: set[str] = set()  # streams the current command read
         self._pending_clients: set[str | None] = set()  # whom the accepted events concern
+        self._read_receipts: list[str] = []  # receipt streams cached until the next save
 
     def find(self, cls: type[A], key: str) -> A | None:
         stream = cls.stream_for(key)
-        if stream not in self.cache:
+        if stream in self.cache:
+            self.cache[stream] = self.cache.pop(stream)  # now the most recently used
+        else:
             self.prefetch([stream])
         self._read.add(stream)
         return self.cache[stream]  # type: ignore[return-value]
@@ -120,6 +125,14 @@ class WorkingSet(AggregateAccess):
             found = self.ledger.load_streams(wanted)
             for stream in wanted:
                 self.cache[stream] = found.get(stream)
+                if stream.startswith(RECEIPTS):
+                    self._read_receipts.append(stream)
+
+    def evict(self, keep: int) -> None:
+        """Forget the least recently used aggregates beyond `keep` (none has unsaved events)."""
+        for stream in list(itertools.islice(self.cache, max(0, len(self.cache) - keep))):
+            if stream not in self._saved_or_accepted:
+                del self.cache[stream]
 
     def accept(self, touched: list[LedgerAggregate]) -> None:
         """The command succeeded: its events join the batch, its new aggregates the cache."""
@@ -169,16 +182,21 @@ class WorkingSet(AggregateAccess):
         self.events.clear()
         self._saved_or_accepted.clear()
         self._pending_clients.clear()
+        self._read_receipts.clear()
         self._read.clear()
 
     def save(self) -> None:
-        """Save every accepted event in one transaction."""
+        """Save every accepted event in one transaction. Receipts are not kept afterwards:
+        a command_id is seldom sent twice in one run, and the store answers when it is."""
         if self.events:
             self.ledger.save_atomically(*self.events)
         for stream in self._saved_or_accepted:
             aggregate = self.cache.get(stream)
             if aggregate is not None:
                 aggregate.pending_events.clear()
+        for stream in [s for s in self._read_receipts if s in self.cache]:
+            del self.cache[stream]
+        self._read_receipts.clear()
         self.events.clear()
         self._saved_or_accepted.clear()
         self._pending_clients.clear()
@@ -249,8 +267,7 @@ def apply_lines(
         if len(batch) >= batch_size:
             yield from _apply_batch(ledger, working, batch, actor)
             batch = []
-            if len(working.cache) > CACHE_LIMIT:
-                working = WorkingSet(ledger)
+            working.evict(CACHE_LIMIT)
     yield from _apply_batch(ledger, working, batch, actor)
 
 

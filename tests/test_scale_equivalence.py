@@ -77,3 +77,17 @@ def test_a_batched_apply_issues_the_invoices_one_command_at_a_time_issues(ledger
         with postgres_schema_url() as url:
             expected = one_by_one(url)
     assert batched == expected
+
+
+def test_a_tiny_aggregate_cache_changes_no_outcome(ledger, monkeypatch):
+    """Between batches the least recently used aggregates are forgotten and read again when
+    needed: with room for only a few, every line must still be applied, recording exactly
+    the events the generator expects."""
+    import commands.bus
+
+    monkeypatch.setattr(commands.bus, "CACHE_LIMIT", 5)
+    history = generate(EVENTS, SEEDS[1])
+    outcomes = list(apply_lines(ledger, history.lines, "bench", batch_size=50))
+    assert [o for o in outcomes if o.status != "applied"] == []
+    assert len(ledger.recorded_events()) == history.expected_events
+    assert len(_issued(ledger)) == history.invoices
