@@ -129,7 +129,12 @@ class WorkingSet(AggregateAccess):
                     self._read_receipts.append(stream)
 
     def evict(self, keep: int) -> None:
-        """Forget the least recently used aggregates beyond `keep` (none has unsaved events)."""
+        """Between batches: forget the receipts read (a command_id is seldom sent twice in
+        one run, and the store answers when it is) and the least recently used aggregates
+        beyond `keep` (none has unsaved events)."""
+        for stream in [s for s in self._read_receipts if s in self.cache]:
+            del self.cache[stream]
+        self._read_receipts.clear()
         for stream in list(itertools.islice(self.cache, max(0, len(self.cache) - keep))):
             if stream not in self._saved_or_accepted:
                 del self.cache[stream]
@@ -186,17 +191,13 @@ class WorkingSet(AggregateAccess):
         self._read.clear()
 
     def save(self) -> None:
-        """Save every accepted event in one transaction. Receipts are not kept afterwards:
-        a command_id is seldom sent twice in one run, and the store answers when it is."""
+        """Save every accepted event in one transaction."""
         if self.events:
             self.ledger.save_atomically(*self.events)
         for stream in self._saved_or_accepted:
             aggregate = self.cache.get(stream)
             if aggregate is not None:
                 aggregate.pending_events.clear()
-        for stream in [s for s in self._read_receipts if s in self.cache]:
-            del self.cache[stream]
-        self._read_receipts.clear()
         self.events.clear()
         self._saved_or_accepted.clear()
         self._pending_clients.clear()
