@@ -62,6 +62,10 @@ def main() -> int:
             if not args.tabulate_only:
                 print(f"running {' '.join(command[1:])}", file=sys.stderr, flush=True)
                 path.write_text(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+            if not path.exists():
+                print(f"no result {path} (run without --tabulate-only to measure it); column left out",
+                      file=sys.stderr)
+                continue
             columns.append((f"{store} {events:,}", json.loads(path.read_text())))
     print("| | " + " | ".join(name for name, _ in columns) + " |")
     print("|---|" + "---|" * len(columns))
