@@ -107,7 +107,7 @@ class WorkingSet(AggregateAccess):
         self._saved_or_accepted: dict[str, int] = {}  # pending events accepted per stream
         self._read: set[str] = set()  # streams the current command read
         self._pending_clients: set[str | None] = set()  # whom the accepted events concern
-        self._read_receipts: list[str] = []  # receipt streams cached until the next save
+        self._read_receipts: list[str] = []  # receipt streams cached until the batch ends
 
     def find(self, cls: type[A], key: str) -> A | None:
         stream = cls.stream_for(key)

@@ -6,13 +6,14 @@ translate the library's errors into the ledger's own at this boundary.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 from eventsourcing.utils import get_topic
 
 from ledger.aggregates import Catalog, Client, CommandReceipt, Invoice, Subscription, Ticket
@@ -133,10 +134,12 @@ class SupportLedger(AggregateAccess, Application[str]):
             # A bulk load outgrows the planner's picture of the tables (autovacuum may be off
             # or behind): without this, "one client's events up to K" on PostgreSQL ANDs in
             # the whole record-time index and slows down with every event saved. Each time
-            # this process has saved as much again, the statistics are refreshed.
-            self.refresh_statistics()
+            # this process has saved as much again, the statistics are refreshed. The events
+            # are saved already: a failure here may slow later reads, never undo the save.
             self._statistics_after += self._saved_since_statistics
             self._saved_since_statistics = 0
+            with contextlib.suppress(PersistenceError):
+                self.refresh_statistics()
 
     # --- reading the record ---------------------------------------------------------------
 

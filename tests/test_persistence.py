@@ -27,7 +27,7 @@ from ledger.persistence import (
     environment_for,
 )
 from projections.history import client_history
-from tests.support import apply, applied, event_types
+from tests.support import apply, applied, event_count, event_types
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 PRODUCT = "RegionSoft CRM"
@@ -342,3 +342,32 @@ def test_the_ledger_keeps_its_tables_where_the_url_says(ledger, db_url):
         assert {"ledger_event_index"} <= tables and len(tables) >= 2
         count = conn.execute(f'SELECT count(*) FROM "{schema}".ledger_event_index').fetchone()[0]
     assert count == 3  # ClientRegistered, PriorityAccountOpened, CommandAccepted
+
+
+def test_planner_statistics_are_refreshed_as_saves_grow_the_store(ledger, db_url):
+    """A bulk apply outgrows the planner's picture of the tables: each time the ledger has
+    saved as much again, it refreshes PostgreSQL's statistics (SQLite needs none)."""
+    ledger._statistics_after = 4  # instead of 10,000 events
+    applied(ledger, *EVERY_COMMAND[:8])
+    if db_url.startswith("sqlite:///"):
+        assert event_count(ledger) >= 8
+        return
+    schema = db_url.rsplit("schema=", 1)[1]
+    with psycopg.connect(db_url.split("?")[0]) as conn:
+        analyzed = conn.execute(
+            "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = 'ledger_event_index'", [schema]).fetchone()[0]
+    assert analyzed > 0  # -1 until the table is first analyzed
+
+
+def test_a_failing_statistics_refresh_never_fails_a_save(ledger, monkeypatch):
+    from eventsourcing.persistence import OperationalError
+
+    def refuse() -> None:
+        raise OperationalError("ANALYZE refused")
+
+    monkeypatch.setattr(ledger, "refresh_statistics", refuse)
+    ledger._statistics_after = 1
+    outcomes = apply(ledger, *EVERY_COMMAND[:3])
+    assert [o.status for o in outcomes] == ["applied"] * 3
+    assert event_count(ledger) >= 3
