@@ -84,7 +84,7 @@ class AggregateAccess:
         return self.find(Invoice, Invoice.key(client_id, period))
 
 
-STATISTICS_AFTER = 10_000  # events saved before planner statistics are first refreshed
+STATISTICS_AFTER = 10_000  # events saved before planner statistics are first refreshed, then at each doubling
 
 
 class SupportLedger(AggregateAccess, Application[str]):
@@ -93,8 +93,8 @@ class SupportLedger(AggregateAccess, Application[str]):
     def __init__(self, url: str = DEFAULT_DB_URL, env: dict[str, str] | None = None):
         self.url = url
         super().__init__(env={**environment_for(url), **(env or {})})
-        self._saved_since_statistics = 0
-        self._statistics_after = STATISTICS_AFTER
+        self._saved = 0  # events this process has saved
+        self._statistics_at = STATISTICS_AFTER  # refresh the planner's statistics there
         # The catalog's recorded events and its folds by how many of them were known
         # (projections.knowledge.catalog_known_at keeps them; the catalog seldom changes).
         self.catalog_events: list[RecordedEvent] = []
@@ -129,17 +129,17 @@ class SupportLedger(AggregateAccess, Application[str]):
             self._record(processing)
         except IntegrityError as error:
             raise ConcurrentWriteError(str(error)) from error
-        self._saved_since_statistics += len(processing.events)
-        if self._saved_since_statistics >= self._statistics_after:
+        self._saved += len(processing.events)
+        if self._saved >= self._statistics_at:
             # A bulk load outgrows the planner's picture of the tables (autovacuum may be off
             # or behind): without this, "one client's events up to K" on PostgreSQL ANDs in
             # the whole record-time index and slows down with every event saved. Each time
-            # this process has saved as much again, the statistics are refreshed. The events
-            # are saved already: a failure here may slow later reads, never undo the save.
-            self._statistics_after += self._saved_since_statistics
-            self._saved_since_statistics = 0
+            # the events this process saved have doubled, the index's statistics are
+            # refreshed. The events are saved already: a failure here may slow later
+            # reads, never undo the save.
+            self._statistics_at = 2 * self._saved
             with contextlib.suppress(PersistenceError):
-                self.refresh_statistics()
+                self.refresh_statistics(index_only=True)
 
     # --- reading the record ---------------------------------------------------------------
 
@@ -167,9 +167,9 @@ class SupportLedger(AggregateAccess, Application[str]):
         """What the record-time index knows (no payloads unless asked for)."""
         return self.recorder.select_indexed(query)  # type: ignore[attr-defined]
 
-    def refresh_statistics(self) -> None:
+    def refresh_statistics(self, *, index_only: bool = False) -> None:
         """Let the database re-estimate its tables (worth it after a bulk load)."""
-        self.recorder.refresh_statistics()  # type: ignore[attr-defined]
+        self.recorder.refresh_statistics(index_only=index_only)  # type: ignore[attr-defined]
 
     def client_ids(self) -> list[str]:
         """Every registered client, in registration (record) order."""

@@ -306,7 +306,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             )
             return [row["client_id"] for row in c.fetchall()]
 
-    def refresh_statistics(self) -> None:
+    def refresh_statistics(self, *, index_only: bool = False) -> None:
         """Nothing to do: SQLite picks the right indexes for these queries without statistics."""
 
     def last_recorded_at(self) -> datetime | None:
@@ -454,11 +454,14 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(self._select_client_ids, [registered_topic])
             return [row["client_id"] for row in curs.fetchall()]
 
-    def refresh_statistics(self) -> None:
+    def refresh_statistics(self, *, index_only: bool = False) -> None:
         """ANALYZE the ledger's tables: after a bulk load the planner otherwise misjudges
-        how selective "recorded at or before K" is (autovacuum may be off or behind)."""
+        how selective "recorded at or before K" is (autovacuum may be off or behind).
+        `index_only` leaves the events table alone: ANALYZE's lock on it would make every
+        writer wait (the library locks it for each insert), the index's lock does not."""
+        tables = (INDEX_TABLE,) if index_only else (INDEX_TABLE, self.events_table_name)
         with self.datastore.transaction(commit=True) as curs:
-            for table in (INDEX_TABLE, self.events_table_name):
+            for table in tables:
                 curs.execute(SQL("ANALYZE {schema}.{table}").format(
                     schema=Identifier(self.datastore.schema), table=Identifier(table)))
 

@@ -347,7 +347,7 @@ def test_the_ledger_keeps_its_tables_where_the_url_says(ledger, db_url):
 def test_planner_statistics_are_refreshed_as_saves_grow_the_store(ledger, db_url):
     """A bulk apply outgrows the planner's picture of the tables: each time the ledger has
     saved as much again, it refreshes PostgreSQL's statistics (SQLite needs none)."""
-    ledger._statistics_after = 4  # instead of 10,000 events
+    ledger._statistics_at = 4  # instead of 10,000 events
     applied(ledger, *EVERY_COMMAND[:8])
     if db_url.startswith("sqlite:///"):
         assert event_count(ledger) >= 8
@@ -363,11 +363,11 @@ def test_planner_statistics_are_refreshed_as_saves_grow_the_store(ledger, db_url
 def test_a_failing_statistics_refresh_never_fails_a_save(ledger, monkeypatch):
     from eventsourcing.persistence import OperationalError
 
-    def refuse() -> None:
+    def refuse(**_: object) -> None:
         raise OperationalError("ANALYZE refused")
 
     monkeypatch.setattr(ledger, "refresh_statistics", refuse)
-    ledger._statistics_after = 1
+    ledger._statistics_at = 1
     outcomes = apply(ledger, *EVERY_COMMAND[:3])
     assert [o.status for o in outcomes] == ["applied"] * 3
     assert event_count(ledger) >= 3

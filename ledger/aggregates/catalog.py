@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from datetime import date
 from decimal import Decimal
 
@@ -57,13 +58,7 @@ class Catalog(LedgerAggregate):
     # --- what the rules read -------------------------------------------------------------
 
     def release_list(self) -> list[Release]:
-        """Every release, oldest first. Built once per release event: rules read it for
-        every logged hour (I-4), so it is kept rather than rebuilt."""
-        if self._release_list is None:
-            self._release_list = sorted(
-                (Release(product, version, day) for (product, version), day in self.releases.items()),
-                key=lambda release: release.released_on,
-            )
+        """Every release, oldest first (the rules read it for every logged hour, I-4)."""
         return self._release_list
 
     def products(self) -> list[str]:
@@ -85,7 +80,7 @@ class Catalog(LedgerAggregate):
 
     def _start_empty(self) -> None:
         self.releases: dict[tuple[str, str], date] = {}
-        self._release_list: list[Release] | None = None
+        self._release_list: list[Release] = []  # the same releases, oldest first
         self.price_lists: dict[date, tuple[Decimal, Decimal]] = {}
         self.calendar_overrides: dict[date, tuple[str, str]] = {}
 
@@ -96,7 +91,8 @@ class Catalog(LedgerAggregate):
     @LedgerAggregate.when.register
     def _(self, event: VersionReleased) -> None:
         self.releases[event.product, event.version] = event.released_on
-        self._release_list = None
+        release = Release(event.product, event.version, event.released_on)
+        bisect.insort_right(self._release_list, release, key=lambda r: r.released_on)
 
     @LedgerAggregate.when.register
     def _(self, event: PriceListPublished) -> None:
