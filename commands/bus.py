@@ -176,11 +176,6 @@ class WorkingSet(AggregateAccess):
     def store(self) -> SupportLedger:
         return self.ledger
 
-    def forget(self, *streams: str) -> None:
-        """Read these again from the store next time (something else saved them)."""
-        for stream in streams:
-            self.cache.pop(stream, None)
-
     def reset(self) -> None:
         """Forget everything: the next reads come from the store."""
         self.cache.clear()

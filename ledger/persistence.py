@@ -16,7 +16,6 @@ Three things here go beyond the eventsourcing library's defaults:
 from __future__ import annotations
 
 import json
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
