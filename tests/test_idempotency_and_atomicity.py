@@ -289,19 +289,18 @@ def test_racing_writers_with_the_same_command_id_apply_it_once(ledger, db_url, m
 # --- concurrent writers ------------------------------------------------------------------------------
 
 
-def test_concurrent_writers_on_one_ticket_are_all_applied(ledger, db_url, monkeypatch):
-    """Two SupportLedger instances on one store log time on the same ticket from two threads.
-    Their first commands are forced to conflict (both decide on the same ticket version before
-    either saves); the bus retries, and every entry ends up recorded, versions contiguous."""
-    applied(ledger, *SCENARIO[:6])
-    per_writer = 6
+def race_on_one_ticket(db_url, monkeypatch, write) -> tuple[dict[str, list[Outcome]], list[str]]:
+    """Writers "a" and "b" run `write(app, name)`, each in its own thread with its own ledger
+    on the store. Each writer's first LogTime waits, once decided, for the other's, so both
+    decide on the same ticket version before either saves. Returns each writer's outcomes
+    and every LogTime decision taken (retries included)."""
     barrier = threading.Barrier(2, timeout=20)
     original = HANDLERS[m.LogTime]
     local = threading.local()
     decisions: list[str] = []
 
-    def handler(cmd, ledger_):
-        touched = original(cmd, ledger_)
+    def handler(cmd, access):
+        touched = original(cmd, access)
         decisions.append(cmd.entry_id)
         if not getattr(local, "met", False):
             local.met = True
@@ -314,17 +313,28 @@ def test_concurrent_writers_on_one_ticket_are_all_applied(ledger, db_url, monkey
 
     def writer(app: SupportLedger, name: str) -> None:
         try:
-            outcomes[name] = [
-                one(app, {**SCENARIO[6], "command_id": f"{name}-{n}", "entry_id": f"{name}-{n}"},
-                    actor=name)
-                for n in range(per_writer)
-            ]
+            outcomes[name] = write(app, name)
         except BaseException as error:  # surfaced in the main thread below
             errors.append(error)
             barrier.abort()
 
     run_writers(db_url, writer)
     assert not errors, errors
+    return outcomes, decisions
+
+
+def entry(name: str, n: int) -> dict[str, Any]:
+    return {**SCENARIO[6], "command_id": f"{name}-{n}", "entry_id": f"{name}-{n}"}
+
+
+def test_concurrent_writers_on_one_ticket_are_all_applied(ledger, db_url, monkeypatch):
+    """Two SupportLedger instances on one store log time on the same ticket from two threads.
+    Their first commands are forced to conflict (both decide on the same ticket version before
+    either saves); the bus retries, and every entry ends up recorded, versions contiguous."""
+    applied(ledger, *SCENARIO[:6])
+    per_writer = 6
+    outcomes, decisions = race_on_one_ticket(db_url, monkeypatch, lambda app, name: [
+        one(app, entry(name, n), actor=name) for n in range(per_writer)])
     assert len(decisions) > 2 * per_writer, "the forced conflict was retried"
     for name in ("a", "b"):
         assert [o.status for o in outcomes[name]] == ["applied"] * per_writer, outcomes[name]
@@ -346,34 +356,8 @@ def test_concurrent_batches_on_one_ticket_are_all_applied(ledger, db_url, monkey
     the same ticket; the batch that loses is re-run command by command, nothing is lost."""
     applied(ledger, *SCENARIO[:6])
     per_writer = 8
-    barrier = threading.Barrier(2, timeout=20)
-    original = HANDLERS[m.LogTime]
-    local = threading.local()
-    decisions: list[str] = []
-
-    def handler(cmd, working):
-        touched = original(cmd, working)
-        decisions.append(cmd.entry_id)
-        if not getattr(local, "met", False):
-            local.met = True
-            barrier.wait()  # both batches decided on the same ticket version
-        return touched
-
-    monkeypatch.setitem(HANDLERS, m.LogTime, handler)
-    outcomes: dict[str, list[Outcome]] = {}
-    errors: list[BaseException] = []
-
-    def writer(app: SupportLedger, name: str) -> None:
-        lines = [json.dumps({**SCENARIO[6], "command_id": f"{name}-{n}", "entry_id": f"{name}-{n}"})
-                 for n in range(per_writer)]
-        try:
-            outcomes[name] = list(apply_lines(app, lines, name))
-        except BaseException as error:
-            errors.append(error)
-            barrier.abort()
-
-    run_writers(db_url, writer)
-    assert not errors, errors
+    outcomes, decisions = race_on_one_ticket(db_url, monkeypatch, lambda app, name: list(
+        apply_lines(app, [json.dumps(entry(name, n)) for n in range(per_writer)], name)))
     assert len(decisions) > 2 * per_writer, "the losing batch was re-run"
     for name in ("a", "b"):
         assert [o.status for o in outcomes[name]] == ["applied"] * per_writer, outcomes[name]
