@@ -14,13 +14,12 @@ from typing import Any, TypeVar
 
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, PersistenceError
-from eventsourcing.utils import get_topic
 
 from ledger.aggregates import Catalog, Client, CommandReceipt, Invoice, Subscription, Ticket
 from ledger.aggregates.base import LedgerAggregate, replay
 from ledger.errors import NotFoundError
-from ledger.events import ClientRegistered, LedgerEvent
-from ledger.persistence import IndexQuery, IndexRow, environment_for
+from ledger.events import LedgerEvent
+from ledger.persistence import IndexQuery, IndexRow, MarkRow, environment_for
 from ledger.timeutil import in_moscow
 
 DEFAULT_DB_URL = "sqlite:///support-ledger.db"
@@ -163,9 +162,12 @@ class SupportLedger(AggregateAccess, Application[str]):
         rows: list[IndexRow] = self.recorder.select_indexed(query)  # type: ignore[attr-defined]
         return [self._decode(row) for row in rows]
 
-    def index_rows(self, query: IndexQuery) -> list[IndexRow]:
-        """What the record-time index knows (no payloads unless asked for)."""
-        return self.recorder.select_indexed(query)  # type: ignore[attr-defined]
+    def marked(self, mark: str, *, clients: list[str] | None = None,
+               known_at: datetime | None = None) -> list[MarkRow]:
+        """The aggregates the record-time index has marked `mark` (`LedgerEvent.index_marks`),
+        of `clients` if given, as known at K, in record order; no payload is read."""
+        return self.recorder.select_marks(  # type: ignore[attr-defined]
+            mark, clients=clients, known_at=None if known_at is None else in_moscow(known_at))
 
     def refresh_statistics(self, *, index_only: bool = False) -> None:
         """Let the database re-estimate its tables (worth it after a bulk load)."""
@@ -173,7 +175,7 @@ class SupportLedger(AggregateAccess, Application[str]):
 
     def client_ids(self) -> list[str]:
         """Every registered client, in registration (record) order."""
-        return self.recorder.client_ids(get_topic(ClientRegistered))  # type: ignore[attr-defined]
+        return self.recorder.client_ids()  # type: ignore[attr-defined]
 
     def last_recorded_at(self) -> datetime | None:
         """The record time of the newest event: every later commit is recorded after it."""

@@ -25,7 +25,7 @@ from eventsourcing.utils import resolve_topic
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from ledger.context import current_actor, current_command_id
-from ledger.timeutil import MOSCOW, in_moscow, start_of_day
+from ledger.timeutil import MOSCOW, in_moscow, moscow_date, period_of, start_of_day
 from ledger.vocabulary import Activity, CalendarDayKind, Category, Channel, Purpose
 
 
@@ -64,12 +64,27 @@ class LedgerEvent(BaseModel, CanMutateAggregate[str]):
             return start_of_day(value)
         raise TypeError(f"{type(self).__name__}.{self.valid_time_field} is not a time")
 
+    def index_marks(self) -> tuple[str, ...]:
+        """What the record-time index notes about this event's aggregate, once per aggregate
+        and mark, with the first event that carries it (`ledger.persistence`): how queries
+        find a client's aggregates without reading their events."""
+        return ()
+
     def apply(self, aggregate: Any) -> None:
         aggregate.apply_event(self)
 
     def payload(self) -> dict[str, Any]:
         """The domain fields, without the envelope every event shares."""
         return self.model_dump(mode="json", exclude=_ENVELOPE)
+
+
+STREAM_MARK = "stream"  # the aggregate exists and concerns the event's client
+REGISTERED_MARK = "registered"  # the aggregate is a registered client
+
+
+def work_mark(period: str) -> str:
+    """The ticket has work logged in `period` (I-4)."""
+    return f"work/{period}"
 
 
 _ENVELOPE = {
@@ -86,6 +101,9 @@ class LedgerCreated(LedgerEvent, CanInitAggregate[str]):
     """The first event of an aggregate."""
 
     originator_topic: str
+
+    def index_marks(self) -> tuple[str, ...]:
+        return (STREAM_MARK,)
 
     def mutate(self, aggregate: Any) -> Any:
         """A new aggregate whose state comes from this event alone: ledger aggregates set
@@ -151,6 +169,9 @@ class ClientRegistered(LedgerCreated):
     @classmethod
     def upcast_v1_v2(cls, state: dict[str, Any]) -> None:
         state["registered_at"] = state["timestamp"]
+
+    def index_marks(self) -> tuple[str, ...]:
+        return (STREAM_MARK, REGISTERED_MARK)
 
 
 class LicenseIssued(LedgerEvent):
@@ -310,6 +331,9 @@ class TimeLogged(LedgerEvent):
     minutes: int
     activity: Activity
     purpose: Purpose | None = None
+
+    def index_marks(self) -> tuple[str, ...]:
+        return (work_mark(period_of(moscow_date(self.started_at))),)
 
 
 class TimeCorrected(LedgerEvent):

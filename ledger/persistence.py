@@ -5,11 +5,17 @@ Three things here go beyond the eventsourcing library's defaults:
 - `LedgerMapper` stores pydantic events as JSON of their fields and rebuilds them through
   pydantic validation, running the `upcast_vN_vN+1` chain of the event class first. The
   library's own snapshots (dataclasses) keep the library's encoding.
-- The recorders write, in the same transaction as the events, one row per event in
-  `ledger_event_index`: the client it concerns, its valid time, its actor and command, and
-  its **record time**, stamped by the store while it holds the write lock. Record times are
-  therefore non-decreasing in commit order, so "as known at K" (I-9) never changes once K
-  has passed, even with concurrent writers.
+- The recorders keep a **record-time index** in the same transaction as the events, small
+  enough to cost next to nothing per event:
+  - `ledger_commits`: one row per transaction, its last notification id and its **record
+    time**, stamped by the store while it holds the write lock. Record times therefore
+    increase in commit order, so "recorded at or before K" is "notification id up to
+    N(K)", and "as known at K" (I-9) never changes once K has passed, even with concurrent
+    writers.
+  - `ledger_stream_marks`: one row per aggregate and mark (`LedgerEvent.index_marks`), with
+    the client and the first event that carried it: which aggregates a client has, which
+    clients are registered, which tickets have work in a period. A client's events are
+    then read by the events table's own key.
 - `environment_for(url)` turns CONTRACT.md's database URLs into the library's settings.
 """
 
@@ -39,21 +45,12 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from ledger.errors import InvalidCommandError
-from ledger.events import LedgerEvent
+from ledger.events import REGISTERED_MARK, STREAM_MARK, LedgerEvent
 
-INDEX_TABLE = "ledger_event_index"
+COMMITS_TABLE = "ledger_commits"
+MARKS_TABLE = "ledger_stream_marks"
+OLD_INDEX_TABLE = "ledger_event_index"  # one row per event, in stores made before the two above
 CREATE_TABLES_LOCK = 0x5E_D6E7  # advisory lock id: "support ledger" creating its tables
-INDEX_COLUMNS = (
-    "notification_id",
-    "originator_id",
-    "originator_version",
-    "topic",
-    "client_id",
-    "valid_at",
-    "recorded_at",
-    "actor",
-    "command_id",
-)
 
 
 # --- encoding ---------------------------------------------------------------------------
@@ -81,12 +78,10 @@ class LedgerTranscoder(JSONTranscoder):
 
 @dataclass(frozen=True)
 class IndexedStoredEvent(StoredEvent):
-    """A stored event with the facts the record-time index keeps beside it."""
+    """A stored event with what the record-time index notes about its aggregate."""
 
     client_id: str | None = None
-    valid_at: datetime | None = None
-    actor: str | None = None
-    command_id: str | None = None
+    marks: tuple[str, ...] = ()
 
 
 class LedgerMapper(Mapper[str]):
@@ -104,9 +99,7 @@ class LedgerMapper(Mapper[str]):
             topic=get_topic(type(domain_event)),
             state=self._seal(self.transcoder.encode(state)),
             client_id=domain_event.client_id,
-            valid_at=domain_event.valid_at,
-            actor=domain_event.actor,
-            command_id=domain_event.command_id,
+            marks=domain_event.index_marks() if domain_event.client_id is not None else (),
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
@@ -142,17 +135,13 @@ class LedgerMapper(Mapper[str]):
 
 @dataclass(frozen=True)
 class IndexRow:
-    """What the store knows about one recorded event, besides its payload."""
+    """One recorded event: its payload, where it sits in the log, and when it was recorded."""
 
     notification_id: int
     originator_id: str
     originator_version: int
     topic: str
-    client_id: str | None
-    valid_at: datetime
     recorded_at: datetime
-    actor: str | None
-    command_id: str | None
     state: bytes
 
     @property
@@ -165,71 +154,108 @@ class IndexRow:
 
 
 @dataclass(frozen=True)
+class MarkRow:
+    """The index's note that an aggregate of a client carries a mark since an event."""
+
+    originator_id: str
+    mark: str
+    client_id: str
+    notification_id: int
+
+
+@dataclass(frozen=True)
 class IndexQuery:
     """Which recorded events to read. Every filter is optional; they combine with AND.
-    Both recorders render the same conditions in their own SQL dialect."""
+    A client filter reads only the events of that client's aggregates (found by their
+    `stream` marks), by the events table's own key."""
 
     client_id: str | None = None
     clients: Sequence[str] | None = None
-    any_client: bool = False  # only events that concern some client
     stream: str | None = None
     streams: Sequence[str] | None = None
-    stream_prefix: str | None = None  # e.g. "ticket/"
-    excluded_prefixes: tuple[str, ...] = ()
-    topic: str | None = None
-    valid_from: datetime | None = None
-    valid_before: datetime | None = None
+    stream_prefix: str | None = None  # e.g. "invoice/"
     recorded_after: datetime | None = None
     recorded_lte: datetime | None = None
-    with_state: bool = True
 
-    def by_stream(self) -> bool:
-        return any(column == "originator_id" for column, _, _ in self.conditions())
+    def wanted_clients(self) -> list[str] | None:
+        return _intersection(None if self.client_id is None else [self.client_id], self.clients)
 
-    def conditions(self) -> list[tuple[str, str, Any]]:
-        """(column, operator, value) triples; operators: = <= > >= < in like not-like not-null."""
-        found: list[tuple[str, str, Any]] = []
-        optional = [
-            ("client_id", "=", self.client_id),
-            ("client_id", "in", None if self.clients is None else list(self.clients)),
-            ("originator_id", "=", self.stream),
-            ("originator_id", "in", None if self.streams is None else list(self.streams)),
-            ("originator_id", "like", None if self.stream_prefix is None else self.stream_prefix + "%"),
-            ("topic", "=", self.topic),
-            ("valid_at", ">=", self.valid_from),
-            ("valid_at", "<", self.valid_before),
-            ("recorded_at", ">", self.recorded_after),
-            ("recorded_at", "<=", self.recorded_lte),
-        ]
-        found += [condition for condition in optional if condition[2] is not None]
-        found += [("originator_id", "not-like", prefix + "%") for prefix in self.excluded_prefixes]
-        if self.any_client:
-            found.append(("client_id", "not-null", None))
-        return found
+    def wanted_streams(self) -> list[str] | None:
+        return _intersection(None if self.stream is None else [self.stream], self.streams)
 
 
-def _table_of(column: str) -> str:
-    """Stream conditions are answered by the events table's own key (originator_id,
-    originator_version), the rest by the index: the index needs no stream index of its own."""
-    return "e" if column == "originator_id" else "i"
-
-
-def _index_values(stored: StoredEvent, notification_id: int) -> tuple[Any, ...] | None:
-    if not isinstance(stored, IndexedStoredEvent):
-        return None
-    return (
-        notification_id,
-        stored.originator_id,
-        stored.originator_version,
-        stored.topic,
-        stored.client_id,
-        stored.valid_at,
-        stored.actor,
-        stored.command_id,
-    )
+def _intersection(one: Sequence[str] | None, other: Sequence[str] | None) -> list[str] | None:
+    """Both filters at once (None: no filter)."""
+    if one is None or other is None:
+        found = one if other is None else other
+        return None if found is None else list(found)
+    kept = set(other)
+    return [item for item in one if item in kept]
 
 
 _TICK = timedelta(microseconds=1)  # record times strictly increase from one commit to the next
+_CHUNK = 500  # aggregates per statement when reading many
+
+
+def _mark_rows(stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]) -> list[tuple[str, str, str, int]]:
+    """(originator_id, mark, client_id, notification_id) for the marks these events carry,
+    each (aggregate, mark) once with its first event; the store keeps the earliest."""
+    rows: dict[tuple[str, str], tuple[str, str, str, int]] = {}
+    for stored, notification_id in zip(stored_events, notification_ids, strict=True):
+        if isinstance(stored, IndexedStoredEvent) and stored.marks:
+            for mark in stored.marks:
+                key = (stored.originator_id, mark)
+                if key not in rows:
+                    rows[key] = (stored.originator_id, mark, stored.client_id, notification_id)  # type: ignore[assignment]
+    return list(rows.values())
+
+
+class RecordTimeIndex:
+    """The index's queries, the same for both stores: each recorder renders the three
+    primitives (`_notification_upto`, `_select_events`, `_select_marks`) in its SQL."""
+
+    def select_indexed(self, query: IndexQuery) -> list[IndexRow]:
+        """The events `query` selects, in record order, each with its record time."""
+        streams = query.wanted_streams()
+        clients = query.wanted_clients()
+        if clients is not None:
+            owned = [row.originator_id for row in self.select_marks(STREAM_MARK, clients=clients)
+                     if query.stream_prefix is None or row.originator_id.startswith(query.stream_prefix)]
+            streams = _intersection(owned, streams)
+        elif query.stream_prefix is not None:
+            raise ValueError("stream_prefix selects among a client's aggregates: give client_id or clients")
+        after = None if query.recorded_after is None else self._notification_upto(query.recorded_after)
+        upto = None if query.recorded_lte is None else self._notification_upto(query.recorded_lte)
+        if streams is None:
+            return self._select_events(None, after, upto)
+        rows = [row for start in range(0, len(streams), _CHUNK)
+                for row in self._select_events(streams[start : start + _CHUNK], after, upto)]
+        if len(streams) > _CHUNK:
+            rows.sort(key=lambda row: row.notification_id)
+        return rows
+
+    def select_marks(self, mark: str, *, clients: Sequence[str] | None = None,
+                     known_at: datetime | None = None) -> list[MarkRow]:
+        """The aggregates carrying `mark` (of `clients`, and as known at K), in record order."""
+        upto = None if known_at is None else self._notification_upto(known_at)
+        if clients is None:
+            return self._select_marks(mark, None, upto)
+        rows = [row for start in range(0, len(clients), _CHUNK)
+                for row in self._select_marks(mark, clients[start : start + _CHUNK], upto)]
+        return sorted(rows, key=lambda row: row.notification_id)
+
+    def client_ids(self) -> list[str]:
+        return [row.client_id for row in self.select_marks(REGISTERED_MARK)]
+
+    def _notification_upto(self, recorded_at: datetime) -> int:
+        """N(K): the last notification id recorded at or before K (0: none)."""
+        raise NotImplementedError
+
+    def _select_events(self, streams: Sequence[str] | None, after: int | None, upto: int | None) -> list[IndexRow]:
+        raise NotImplementedError
+
+    def _select_marks(self, mark: str, clients: Sequence[str] | None, upto: int | None) -> list[MarkRow]:
+        raise NotImplementedError
 
 
 def _sqlite_time(instant: datetime) -> str:
@@ -241,181 +267,148 @@ def _from_sqlite_time(text: str) -> datetime:
     return datetime.fromisoformat(text)  # Python 3.11 reads the trailing Z as UTC
 
 
-class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
+def _sqlite_in(column: str, values: Sequence[Any] | None) -> tuple[str, list[Any]]:
+    if values is None:
+        return "1=1", []
+    return (f"{column} IN ({','.join('?' * len(values))})" if values else "0=1"), list(values)
+
+
+class LedgerSQLiteRecorder(RecordTimeIndex, SQLiteApplicationRecorder):
     """The library's SQLite recorder, plus the record-time index in the same transaction."""
 
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
-            f"CREATE TABLE IF NOT EXISTS {INDEX_TABLE} ("
-            "notification_id INTEGER PRIMARY KEY, originator_id TEXT NOT NULL, "
-            "originator_version INTEGER NOT NULL, topic TEXT NOT NULL, client_id TEXT, "
-            "valid_at TEXT NOT NULL, recorded_at TEXT NOT NULL, actor TEXT, command_id TEXT)",
-            f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_client "
-            f"ON {INDEX_TABLE} (client_id, notification_id)",
-            f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_recorded ON {INDEX_TABLE} (recorded_at)",
-            f"DROP INDEX IF EXISTS {INDEX_TABLE}_stream",  # stores made before streams used the events' key
-            f"CREATE INDEX IF NOT EXISTS {INDEX_TABLE}_topic_valid ON {INDEX_TABLE} (topic, valid_at)",
+            f"CREATE TABLE IF NOT EXISTS {COMMITS_TABLE} ("
+            "notification_id INTEGER PRIMARY KEY, recorded_at TEXT NOT NULL UNIQUE)",
+            f"CREATE TABLE IF NOT EXISTS {MARKS_TABLE} ("
+            "originator_id TEXT NOT NULL, mark TEXT NOT NULL, client_id TEXT NOT NULL, "
+            "notification_id INTEGER NOT NULL, PRIMARY KEY (originator_id, mark)) WITHOUT ROWID",
+            f"CREATE INDEX IF NOT EXISTS {MARKS_TABLE}_client ON {MARKS_TABLE} (mark, client_id)",
         ]
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
-        rows = [
-            values
-            for stored, n in zip(stored_events, notification_ids or (), strict=True)
-            if (values := _index_values(stored, n)) is not None
-        ]
-        if rows:
+        if notification_ids:
             # The insert above holds SQLite's write lock: no other writer is between the
-            # last record time and this one, so taking the max keeps them non-decreasing.
-            c.execute(f"SELECT MAX(recorded_at) FROM {INDEX_TABLE}")
-            last = c.fetchone()[0]
+            # last record time and this one, so record times increase in commit order.
+            c.execute(f"SELECT recorded_at FROM {COMMITS_TABLE} ORDER BY notification_id DESC LIMIT 1")
+            last = c.fetchone()
             now = datetime.now(timezone.utc)
             if last is not None:
-                now = max(now, _from_sqlite_time(last) + _TICK)
-            recorded_at = _sqlite_time(now)
-            c.executemany(
-                f"INSERT INTO {INDEX_TABLE} VALUES (?,?,?,?,?,?,?,?,?)",
-                [(*r[:5], _sqlite_time(r[5]), recorded_at, *r[6:]) for r in rows],
-            )
+                now = max(now, _from_sqlite_time(last[0]) + _TICK)
+            c.execute(f"INSERT INTO {COMMITS_TABLE} VALUES (?, ?)", (max(notification_ids), _sqlite_time(now)))
+            if marks := _mark_rows(stored_events, notification_ids):
+                c.executemany(f"INSERT OR IGNORE INTO {MARKS_TABLE} VALUES (?,?,?,?)", marks)
         return notification_ids
 
     def select_streams(self, streams: Sequence[str]) -> list[StoredEvent]:
         """Every event of the given aggregates, stream by stream, in version order."""
         found: list[StoredEvent] = []
         with self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(streams), 500):
-                chunk = streams[start : start + 500]
-                c.execute(
-                    f"SELECT * FROM {self.events_table_name} WHERE originator_id IN "
-                    f"({','.join('?' * len(chunk))}) ORDER BY originator_id, originator_version",
-                    chunk,
-                )
+            for start in range(0, len(streams), _CHUNK):
+                where, params = _sqlite_in("originator_id", streams[start : start + _CHUNK])
+                c.execute(f"SELECT * FROM {self.events_table_name} WHERE {where} "
+                          "ORDER BY originator_id, originator_version", params)
                 found += [StoredEvent(r["originator_id"], r["originator_version"], r["topic"], r["state"])
                           for r in c.fetchall()]
         return found
-
-    def client_ids(self, registered_topic: str) -> list[str]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                f"SELECT client_id FROM {INDEX_TABLE} WHERE topic = ? ORDER BY notification_id",
-                [registered_topic],
-            )
-            return [row["client_id"] for row in c.fetchall()]
 
     def refresh_statistics(self, *, index_only: bool = False) -> None:
         """Nothing to do: SQLite picks the right indexes for these queries without statistics."""
 
     def last_recorded_at(self) -> datetime | None:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT MAX(recorded_at) FROM {INDEX_TABLE}")
-            last = c.fetchone()[0]
-        return None if last is None else _from_sqlite_time(last)
+            c.execute(f"SELECT recorded_at FROM {COMMITS_TABLE} ORDER BY notification_id DESC LIMIT 1")
+            last = c.fetchone()
+        return None if last is None else _from_sqlite_time(last[0])
 
-    def select_indexed(self, query: IndexQuery) -> list[IndexRow]:
-        where, params = ["1=1"], []
-        for column, operator, value in query.conditions():
-            name = f"{_table_of(column)}.{column}"
-            if isinstance(value, datetime):
-                value = _sqlite_time(value)
-            if operator == "in":
-                where.append(f"{name} IN ({','.join('?' * len(value))})" if value else "0=1")
-                params += value
-            elif operator == "not-null":
-                where.append(f"{name} IS NOT NULL")
-            else:
-                where.append(f"{name} {operator.replace('-', ' ').upper()} ?")
-                params.append(value)
-        state = ", e.state" if query.with_state else ""
-        join = (f"JOIN {self.events_table_name} e ON e.rowid = i.notification_id "
-                if query.with_state or query.by_stream() else "")
+    def _notification_upto(self, recorded_at: datetime) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT notification_id FROM {COMMITS_TABLE} WHERE recorded_at <= ? "
+                      "ORDER BY recorded_at DESC LIMIT 1", [_sqlite_time(recorded_at)])
+            found = c.fetchone()
+        return 0 if found is None else found[0]
+
+    def _select_events(self, streams: Sequence[str] | None, after: int | None, upto: int | None) -> list[IndexRow]:
+        where, params = _sqlite_in("e.originator_id", streams)
+        for operator, bound in ((">", after), ("<=", upto)):
+            if bound is not None:
+                where += f" AND e.rowid {operator} ?"
+                params.append(bound)
         statement = (
-            f"SELECT i.*{state} FROM {INDEX_TABLE} i {join}"
-            f"WHERE {' AND '.join(where)} ORDER BY i.notification_id"
+            "SELECT e.rowid AS notification_id, e.originator_id, e.originator_version, e.topic, e.state, "
+            f"(SELECT c.recorded_at FROM {COMMITS_TABLE} c WHERE c.notification_id >= e.rowid "
+            "ORDER BY c.notification_id LIMIT 1) AS recorded_at "
+            f"FROM {self.events_table_name} e WHERE {where} ORDER BY e.rowid"
         )
         with self.datastore.transaction(commit=False) as c:
             c.execute(statement, params)
-            return [
-                IndexRow(
-                    notification_id=row["notification_id"],
-                    originator_id=row["originator_id"],
-                    originator_version=row["originator_version"],
-                    topic=row["topic"],
-                    client_id=row["client_id"],
-                    valid_at=_from_sqlite_time(row["valid_at"]),
-                    recorded_at=_from_sqlite_time(row["recorded_at"]),
-                    actor=row["actor"],
-                    command_id=row["command_id"],
-                    state=row["state"] if query.with_state else b"",
-                )
-                for row in c.fetchall()
-            ]
+            return [IndexRow(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"],
+                             _from_sqlite_time(r["recorded_at"]), r["state"]) for r in c.fetchall()]
+
+    def _select_marks(self, mark: str, clients: Sequence[str] | None, upto: int | None) -> list[MarkRow]:
+        where, params = _sqlite_in("client_id", clients)
+        if upto is not None:
+            where += " AND notification_id <= ?"
+            params.append(upto)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT * FROM {MARKS_TABLE} WHERE mark = ? AND {where} ORDER BY notification_id",
+                      [mark, *params])
+            return [MarkRow(r["originator_id"], r["mark"], r["client_id"], r["notification_id"])
+                    for r in c.fetchall()]
 
 
-class LedgerPostgresRecorder(PostgresApplicationRecorder):
+class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder):
     """The library's PostgreSQL recorder, plus the record-time index in the same transaction."""
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
-        schema = Identifier(self.datastore.schema)
-        index = Identifier(INDEX_TABLE)
+        names = {
+            "schema": Identifier(self.datastore.schema),
+            "commits": Identifier(COMMITS_TABLE),
+            "marks": Identifier(MARKS_TABLE),
+            "events": Identifier(self.events_table_name),
+            "marks_client": Identifier(f"{MARKS_TABLE}_client"),
+        }
+
+        def sql(text: str) -> Any:
+            return SQL(text).format(**names)
+
         self.sql_create_statements += [
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {schema}.{index} ("
-                "notification_id bigint PRIMARY KEY, originator_id text NOT NULL, "
-                "originator_version bigint NOT NULL, topic text NOT NULL, client_id text, "
-                "valid_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL, "
-                "actor text, command_id text)"
-            ).format(schema=schema, index=index),
-            # Keep planner statistics fresh while events pour in (as the library does for
-            # its events table): stale ones make PostgreSQL AND in the record-time index and
-            # scan all of it for an unselective "recorded at or before K".
-            SQL(
-                "ALTER TABLE {schema}.{index} SET (autovacuum_analyze_threshold = 1000, "
-                "autovacuum_analyze_scale_factor = 0.01)"
-            ).format(schema=schema, index=index),
-            SQL(
-                "CREATE INDEX IF NOT EXISTS {name} ON {schema}.{index} (client_id, notification_id)"
-            ).format(name=Identifier(f"{INDEX_TABLE}_client"), schema=schema, index=index),
-            SQL("CREATE INDEX IF NOT EXISTS {name} ON {schema}.{index} (recorded_at)").format(
-                name=Identifier(f"{INDEX_TABLE}_recorded"), schema=schema, index=index
-            ),
-            SQL("CREATE INDEX IF NOT EXISTS {name} ON {schema}.{index} (topic, valid_at)").format(
-                name=Identifier(f"{INDEX_TABLE}_topic_valid"), schema=schema, index=index
-            ),
-            # Stores made before stream queries used the events table's own key had this.
-            SQL("DROP INDEX IF EXISTS {schema}.{name}").format(
-                schema=schema, name=Identifier(f"{INDEX_TABLE}_stream")
-            ),
+            sql("CREATE TABLE IF NOT EXISTS {schema}.{commits} ("
+                "notification_id bigint PRIMARY KEY, recorded_at timestamptz NOT NULL UNIQUE)"),
+            sql("CREATE TABLE IF NOT EXISTS {schema}.{marks} ("
+                "originator_id text NOT NULL, mark text NOT NULL, client_id text NOT NULL, "
+                "notification_id bigint NOT NULL, PRIMARY KEY (originator_id, mark))"),
+            sql("CREATE INDEX IF NOT EXISTS {marks_client} ON {schema}.{marks} (mark, client_id)"),
         ]
-        self._select_streams = SQL(
+        # One statement per transaction, still inside the EXCLUSIVE lock the library takes
+        # for inserts: the commit's record time, later than every earlier one, and the
+        # marks as one JSON array (psycopg's array dumping costs about 9 µs a row).
+        self._insert_index = sql(
+            "WITH recorded AS (INSERT INTO {schema}.{commits} SELECT %s, GREATEST(clock_timestamp(), "
+            "(SELECT recorded_at + interval '1 microsecond' FROM {schema}.{commits} "
+            "ORDER BY notification_id DESC LIMIT 1))) "
+            "INSERT INTO {schema}.{marks} SELECT x->>0, x->>1, x->>2, (x->>3)::bigint "
+            "FROM json_array_elements(%s::json) AS x ON CONFLICT DO NOTHING"
+        )
+        self._select_streams = sql(
             "SELECT * FROM {schema}.{events} WHERE originator_id = ANY(%s) "
             "ORDER BY originator_id, originator_version"
-        ).format(schema=schema, events=Identifier(self.events_table_name))
-        self._select_client_ids = SQL(
-            "SELECT client_id FROM {schema}.{index} WHERE topic = %s ORDER BY notification_id"
-        ).format(schema=schema, index=index)
-        self._select_last_recorded_at = SQL("SELECT MAX(recorded_at) AS last FROM {schema}.{index}").format(
-            schema=schema, index=index
         )
-        # One statement per transaction: the rows as one JSON array of arrays (psycopg's
-        # array dumping costs about 9 µs a row in Python; json.dumps about 1), stamped with
-        # one record time, later than every earlier one (still under the library's lock).
-        self._insert_index_rows = SQL(
-            "INSERT INTO {schema}.{index} SELECT (x->>0)::bigint, x->>1, (x->>2)::bigint, x->>3, "
-            "x->>4, (x->>5)::timestamptz, "
-            "(SELECT GREATEST(clock_timestamp(), MAX(recorded_at) + interval '1 microsecond') "
-            "FROM {schema}.{index}), x->>6, x->>7 FROM json_array_elements(%s::json) AS x"
-        ).format(schema=schema, index=index)
-        self._select_indexed = SQL(
-            "SELECT i.*, e.state FROM {schema}.{index} i "
-            "JOIN {schema}.{events} e ON e.notification_id = i.notification_id "
-        ).format(schema=schema, index=index, events=Identifier(self.events_table_name))
-        self._select_index_only = SQL("SELECT i.* FROM {schema}.{index} i ").format(
-            schema=schema, index=index
-        )
+        self._select_last_recorded_at = sql(
+            "SELECT recorded_at FROM {schema}.{commits} ORDER BY notification_id DESC LIMIT 1")
+        self._select_upto = sql(
+            "SELECT notification_id FROM {schema}.{commits} WHERE recorded_at <= %s "
+            "ORDER BY recorded_at DESC LIMIT 1")
+        self._select_events_head = sql(
+            "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, "
+            "(SELECT c.recorded_at FROM {schema}.{commits} c WHERE c.notification_id >= e.notification_id "
+            "ORDER BY c.notification_id LIMIT 1) AS recorded_at FROM {schema}.{events} e WHERE TRUE")
+        self._select_marks_head = sql("SELECT * FROM {schema}.{marks} WHERE mark = %s")
 
     def _create_table(self, curs: Cursor[DictRow]) -> None:
         # Two processes opening a new store at once would race on CREATE OR REPLACE
@@ -427,16 +420,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        rows = [
-            values
-            for stored, n in zip(stored_events, notification_ids or (), strict=True)
-            if (values := _index_values(stored, n)) is not None
-        ]
-        if rows:
-            # Still inside the EXCLUSIVE table lock the library takes for inserts, so
-            # record times are non-decreasing in commit order.
-            rows_json = json.dumps([(*r[:5], r[5].isoformat(), *r[6:]) for r in rows])
-            curs.execute(self._insert_index_rows, [rows_json])
+        if notification_ids:
+            marks = json.dumps(_mark_rows(stored_events, notification_ids))
+            curs.execute(self._insert_index, [max(notification_ids), marks])
         return notification_ids
 
     def select_streams(self, streams: Sequence[str]) -> list[StoredEvent]:
@@ -448,17 +434,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             return [StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
                     for r in curs.fetchall()]
 
-    def client_ids(self, registered_topic: str) -> list[str]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_client_ids, [registered_topic])
-            return [row["client_id"] for row in curs.fetchall()]
-
     def refresh_statistics(self, *, index_only: bool = False) -> None:
-        """ANALYZE the ledger's tables: after a bulk load the planner otherwise misjudges
-        how selective "recorded at or before K" is (autovacuum may be off or behind).
-        `index_only` leaves the events table alone: ANALYZE's lock on it would make every
-        writer wait (the library locks it for each insert), the index's lock does not."""
-        tables = (INDEX_TABLE,) if index_only else (INDEX_TABLE, self.events_table_name)
+        """ANALYZE the ledger's tables: after a bulk load the planner may misjudge them
+        (autovacuum may be off or behind). `index_only` leaves the events table alone:
+        ANALYZE's lock on it would make every writer wait (the library locks it for each
+        insert), the index's lock does not."""
+        tables = (COMMITS_TABLE, MARKS_TABLE) if index_only else (COMMITS_TABLE, MARKS_TABLE, self.events_table_name)
         with self.datastore.transaction(commit=True) as curs:
             for table in tables:
                 curs.execute(SQL("ANALYZE {schema}.{table}").format(
@@ -467,25 +448,41 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
     def last_recorded_at(self) -> datetime | None:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._select_last_recorded_at)
-            return curs.fetchone()["last"]  # type: ignore[index]
+            last = curs.fetchone()
+        return None if last is None else last["recorded_at"]
 
-    def select_indexed(self, query: IndexQuery) -> list[IndexRow]:
-        where, params = [SQL("TRUE")], []
-        for column, operator, value in query.conditions():
-            name = SQL(f"{_table_of(column)}.") + Identifier(column)
-            if operator == "in":
-                where.append(name + SQL(" = ANY(%s)"))
-                params.append(value)
-            elif operator == "not-null":
-                where.append(name + SQL(" IS NOT NULL"))
-            else:
-                where.append(name + SQL(f" {operator.replace('-', ' ').upper()} %s"))
-                params.append(value)
-        select = self._select_indexed if query.with_state or query.by_stream() else self._select_index_only
-        statement = select + SQL("WHERE ") + SQL(" AND ").join(where) + SQL(" ORDER BY i.notification_id")
+    def _notification_upto(self, recorded_at: datetime) -> int:
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(statement, params)
-            return [IndexRow(**{**row, "state": bytes(row.get("state") or b"")}) for row in curs.fetchall()]
+            curs.execute(self._select_upto, [recorded_at])
+            found = curs.fetchone()
+        return 0 if found is None else found["notification_id"]
+
+    def _select_events(self, streams: Sequence[str] | None, after: int | None, upto: int | None) -> list[IndexRow]:
+        statement, params = self._select_events_head, []
+        if streams is not None:
+            statement += SQL(" AND e.originator_id = ANY(%s)")
+            params.append(list(streams))
+        for operator, bound in ((">", after), ("<=", upto)):
+            if bound is not None:
+                statement += SQL(f" AND e.notification_id {operator} %s")
+                params.append(bound)
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement + SQL(" ORDER BY e.notification_id"), params)
+            return [IndexRow(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"],
+                             r["recorded_at"], bytes(r["state"])) for r in curs.fetchall()]
+
+    def _select_marks(self, mark: str, clients: Sequence[str] | None, upto: int | None) -> list[MarkRow]:
+        statement, params = self._select_marks_head, [mark]
+        if clients is not None:
+            statement += SQL(" AND client_id = ANY(%s)")
+            params.append(list(clients))
+        if upto is not None:
+            statement += SQL(" AND notification_id <= %s")
+            params.append(upto)
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement + SQL(" ORDER BY notification_id"), params)
+            return [MarkRow(r["originator_id"], r["mark"], r["client_id"], r["notification_id"])
+                    for r in curs.fetchall()]
 
 
 # --- database URLs ----------------------------------------------------------------------

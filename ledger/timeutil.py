@@ -52,6 +52,11 @@ def parse_period(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+def period_of(day: date) -> str:
+    """The period `YYYY-MM` a calendar day belongs to."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
 def period_bounds(period: str) -> tuple[date, date]:
     """First day of the period and first day of the next one (half-open)."""
     year, month = parse_period(period)

@@ -4,8 +4,8 @@ It gives the same documents as asking `projections.invoice.invoice` client by cl
 reads far less: each client's own aggregates (client, priority, invoices), the tickets with
 work in the period, and — only where a late fact can change an issued period whose
 adjustments land on this one (I-9) — the tickets with work in that period. The record-time
-index (written with the events, `ledger.persistence`) answers which those are without
-reading any payload. Clients are taken in chunks, so memory stays bounded.
+index's marks (written with the events, `ledger.persistence`) answer which those are
+without reading any payload. Clients are taken in chunks, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -15,19 +15,15 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.utils import get_topic
-
 from ledger.aggregates import Client, Invoice, Subscription
 from ledger.application import RecordedEvent, SupportLedger
-from ledger.events import ClientRegistered, TimeLogged
+from ledger.events import REGISTERED_MARK, work_mark
 from ledger.persistence import IndexQuery
-from ledger.timeutil import in_moscow, period_bounds, start_of_day
+from ledger.timeutil import in_moscow
 from projections.invoice import facts_of, invoice_of, may_change, periods_landing_on
 from projections.knowledge import ClientKnowledge, catalog_known_at, fold, knowledge_of
 
 CHUNK = 500  # clients read together
-TIME_LOGGED = get_topic(TimeLogged)
-CLIENT_REGISTERED = get_topic(ClientRegistered)
 
 
 def invoices_for_period(ledger: SupportLedger, period: str, known_at: datetime) -> list[dict[str, Any]]:
@@ -40,10 +36,7 @@ def invoices_for_period(ledger: SupportLedger, period: str, known_at: datetime) 
 
 def iter_invoices_for_period(ledger: SupportLedger, period: str, known_at: datetime) -> Iterator[dict[str, Any]]:
     catalog, catalog_events = catalog_known_at(ledger, known_at)
-    registered = [
-        row.client_id for row in ledger.index_rows(
-            IndexQuery(topic=CLIENT_REGISTERED, recorded_lte=known_at, with_state=False))
-    ]
+    registered = [row.client_id for row in ledger.marked(REGISTERED_MARK, known_at=known_at)]
     for start in range(0, len(registered), CHUNK):
         clients = registered[start : start + CHUNK]
         for knowledge in _knowledge_of(ledger, clients, period, known_at, catalog, catalog_events):
@@ -76,10 +69,9 @@ def _periods_to_compute(ledger, clients, period, known_at, folded, catalog_event
     since = min((issued[c][q].known_at for c in clients for q in landing[c]), default=None)
     late: dict[str, list[tuple[datetime, datetime, str]]] = defaultdict(list)
     if since is not None:
-        rows = ledger.index_rows(IndexQuery(clients=clients, recorded_after=since,
-                                            recorded_lte=known_at, with_state=False))
-        for row in rows:
-            late[row.client_id].append((row.recorded_at, row.valid_at, row.topic))
+        recorded = ledger.recorded_events(IndexQuery(clients=clients, recorded_after=since), known_at=known_at)
+        for client_id, events in _by_client(recorded).items():
+            late[client_id] += facts_of(events)
     late_catalog = list(facts_of(e for e in catalog_events if since is not None and e.recorded_at > since))
     windows = {}
     for c in clients:
@@ -93,10 +85,7 @@ def _tickets_with_work(ledger, clients, windows, known_at) -> set[str]:
     wanted = set(clients)
     streams = set()
     for window in sorted({p for periods in windows.values() for p in periods}):
-        first, following = period_bounds(window)
-        rows = ledger.index_rows(IndexQuery(
-            topic=TIME_LOGGED, valid_from=start_of_day(first), valid_before=start_of_day(following),
-            recorded_lte=known_at, clients=clients, with_state=False))
+        rows = ledger.marked(work_mark(window), clients=clients, known_at=known_at)
         streams |= {r.originator_id for r in rows if r.client_id in wanted and window in windows[r.client_id]}
     return streams
 

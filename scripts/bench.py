@@ -7,7 +7,7 @@
    apply_events_per_s. Every command must be accepted; rejections are counted and the first
    few printed to stderr.
 3. Raw library baseline: the stored events, read back in record order and grouped into the
-   transactions the apply made (same record time), saved into a fresh store with the
+   transactions the apply made (one `ledger_commits` row each), saved into a fresh store with the
    library's plain recorder (`Application.events.put` per transaction), timed:
    raw_events_per_s. P1: apply_ratio = apply / raw ≥ 0.5.
 4. P2: month_end_ratio = invoices_for_period(last full month, K=now) ÷ one raw read and
@@ -25,6 +25,7 @@ a fresh schema for the ledger (kept) and another for the raw baseline (dropped).
 from __future__ import annotations
 
 import argparse
+import bisect
 import cProfile
 import json
 import multiprocessing
@@ -46,7 +47,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_history import History, generate  # noqa: E402
 from eventsourcing.application import Application  # noqa: E402
 from eventsourcing.persistence import StoredEvent  # noqa: E402
-from eventsourcing.utils import get_topic  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import (  # noqa: E402
     BarColumn,
@@ -61,8 +61,8 @@ from rich.table import Table  # noqa: E402
 from commands.bus import apply_lines  # noqa: E402
 
 from ledger.application import SupportLedger  # noqa: E402
-from ledger.events import TimeLogged  # noqa: E402
-from ledger.persistence import INDEX_TABLE, _from_sqlite_time, _sqlite_time, environment_for  # noqa: E402
+from ledger.events import STREAM_MARK, work_mark  # noqa: E402
+from ledger.persistence import COMMITS_TABLE, MARKS_TABLE, _from_sqlite_time, environment_for  # noqa: E402
 from ledger.timeutil import in_moscow, utc_now  # noqa: E402
 from projections.invoice import invoice, invoice_of  # noqa: E402
 from projections.knowledge import fold, replayed_knowledge  # noqa: E402
@@ -162,12 +162,12 @@ class Sql:
         self.sqlite = sqlite
         events = self.recorder.events_table_name
         if sqlite:
-            self.names = {"index": INDEX_TABLE, "events": events, "p": "?",
-                          "join": "e.rowid = i.notification_id"}
+            self.names = {"commits": COMMITS_TABLE, "marks": MARKS_TABLE, "events": events, "p": "?",
+                          "n": "rowid"}
         else:
             schema = self.recorder.datastore.schema
-            self.names = {"index": f'"{schema}"."{INDEX_TABLE}"', "events": f'"{schema}"."{events}"',
-                          "p": "%s", "join": "e.notification_id = i.notification_id"}
+            self.names = {"commits": f'"{schema}"."{COMMITS_TABLE}"', "marks": f'"{schema}"."{MARKS_TABLE}"',
+                          "events": f'"{schema}"."{events}"', "p": "%s", "n": "notification_id"}
 
     def rows(self, statement: str, params: list[Any] = ()) -> list[Any]:  # type: ignore[assignment]
         with self.recorder.datastore.transaction(commit=False) as cursor:
@@ -176,9 +176,6 @@ class Sql:
 
     def instant(self, value: Any) -> datetime:
         return in_moscow(_from_sqlite_time(value) if self.sqlite else value)
-
-    def param(self, instant: datetime) -> Any:
-        return _sqlite_time(instant) if self.sqlite else instant
 
 
 class TimedLedger(SupportLedger):
@@ -227,13 +224,12 @@ def raw_phase(ledger: SupportLedger, sql: Sql, stores: Stores, total: int) -> tu
     app: Application[str] = Application(env=stores.raw_env())
     seconds, saved, transactions = 0.0, 0, 0
     statement = (
-        "SELECT i.notification_id AS n, i.recorded_at AS r, e.originator_id AS o, "
-        "e.originator_version AS v, e.topic AS t, e.state AS s "
-        "FROM {index} i JOIN {events} e ON {join} WHERE i.notification_id > {p} "
-        "ORDER BY i.notification_id LIMIT " + str(PAGE)
+        "SELECT {n} AS n, originator_id AS o, originator_version AS v, topic AS t, state AS s "
+        "FROM {events} WHERE {n} > {p} ORDER BY {n} LIMIT " + str(PAGE)
     )
+    commits = [row["n"] for row in sql.rows("SELECT notification_id AS n FROM {commits} ORDER BY notification_id")]
     batch: list[Any] = []
-    batch_at: Any = None
+    commit = 0  # the apply's transaction that recorded the events in `batch`
 
     def put(events: list[Any]) -> None:
         nonlocal seconds, saved, transactions
@@ -250,10 +246,10 @@ def raw_phase(ledger: SupportLedger, sql: Sql, stores: Stores, total: int) -> tu
             while rows := sql.rows(statement, [last]):
                 for row in rows:
                     event = ledger.mapper.to_domain_event(StoredEvent(row["o"], row["v"], row["t"], bytes(row["s"])))
-                    if row["r"] != batch_at and batch:
+                    if row["n"] > commits[commit]:
                         put(batch)
                         batch = []
-                    batch_at = row["r"]
+                        commit = bisect.bisect_left(commits, row["n"])
                     batch.append(event)
                 last = rows[-1]["n"]
                 bar.update(task, completed=saved + len(batch),
@@ -281,18 +277,18 @@ def raw_read(ledger: SupportLedger) -> tuple[float, int]:
 def asof_sample(sql: Sql, total: int) -> tuple[datetime, str, list[str]]:
     """K about 2/3 through the record, the client with most events by then, and the periods
     with most logged work for it (candidates for sample_period)."""
-    row = sql.rows("SELECT recorded_at AS r FROM {index} ORDER BY notification_id LIMIT 1 OFFSET {p}",
-                   [max(0, total * 2 // 3)])[0]
-    raw_k = row["r"]
-    known_at = sql.instant(raw_k)
+    upto = sql.rows("SELECT {n} AS n FROM {events} ORDER BY {n} LIMIT 1 OFFSET {p}", [max(0, total * 2 // 3)])[0]["n"]
+    row = sql.rows("SELECT notification_id AS n, recorded_at AS r FROM {commits} WHERE notification_id >= {p} "
+                   "ORDER BY notification_id LIMIT 1", [upto])[0]
+    known_at, upto = sql.instant(row["r"]), row["n"]
     client_id = sql.rows(
-        "SELECT client_id AS c, COUNT(*) AS n FROM {index} WHERE client_id IS NOT NULL AND recorded_at <= {p} "
-        "GROUP BY client_id ORDER BY n DESC, client_id LIMIT 1", [raw_k])[0]["c"]
+        "SELECT m.client_id AS c, COUNT(*) AS n FROM {marks} m JOIN {events} e ON e.originator_id = m.originator_id "
+        "WHERE m.mark = {p} AND e.{n} <= {p} GROUP BY m.client_id ORDER BY n DESC, m.client_id LIMIT 1",
+        [STREAM_MARK, upto])[0]["c"]
     months: Counter = Counter()
-    for r in sql.rows("SELECT valid_at AS v FROM {index} WHERE client_id = {p} AND topic = {p} AND recorded_at <= {p}",
-                      [client_id, get_topic(TimeLogged), raw_k]):
-        valid = sql.instant(r["v"])
-        months[f"{valid.year:04d}-{valid.month:02d}"] += 1
+    for r in sql.rows("SELECT mark FROM {marks} WHERE client_id = {p} AND mark LIKE {p} AND notification_id <= {p}",
+                      [client_id, work_mark("%"), upto]):
+        months[r["mark"].removeprefix(work_mark(""))] += 1  # tickets with work in the month
     return known_at, client_id, [period for period, _ in months.most_common()]
 
 

@@ -17,7 +17,7 @@ import ledger.events as events_module
 from ledger.aggregates import Client
 from ledger.application import SupportLedger
 from ledger.errors import InvalidCommandError
-from ledger.events import ClientRegistered, LedgerCreated, LedgerEvent
+from ledger.events import REGISTERED_MARK, STREAM_MARK, ClientRegistered, LedgerCreated, LedgerEvent, work_mark
 from ledger.persistence import (
     IndexedStoredEvent,
     LedgerMapper,
@@ -59,9 +59,7 @@ def insert_v1_client_registered(ledger, client_id: str, timestamp: datetime) -> 
         topic=get_topic(ClientRegistered),
         state=ledger.mapper.transcoder.encode(state),
         client_id=client_id,
-        valid_at=timestamp,
-        actor="migrator",
-        command_id=None,
+        marks=(STREAM_MARK, REGISTERED_MARK),
     )])
 
 
@@ -192,9 +190,9 @@ def test_the_mapper_round_trips_every_event_type_in_memory(ledger):
         stored = mapper.to_stored_event(event)
         assert isinstance(stored, IndexedStoredEvent)
         assert stored.topic == f"ledger.events:{type(event).__name__}"
-        assert (stored.client_id, stored.actor, stored.command_id) == (
-            event.client_id, event.actor, event.command_id)
-        assert stored.valid_at == event.valid_at
+        assert stored.client_id == event.client_id
+        # the index marks only what concerns a client (catalog facts and receipts: nothing)
+        assert stored.marks == (event.index_marks() if event.client_id is not None else ())
         state = json.loads(stored.state)  # plain JSON of the fields
         assert ("class_version" in state) == (type(event).class_version > 1)
         assert mapper.to_domain_event(stored) == event
@@ -330,6 +328,40 @@ def test_opening_a_ledger_on_a_bad_url_is_refused_naming_db():
         SupportLedger("mysql://u@h/db")
 
 
+def test_the_index_marks_each_aggregate_once_from_its_first_event_as_known_at_k(ledger):
+    """The record-time index keeps one row per commit and one per (aggregate, mark): a
+    client's aggregates, its registration, and each period a ticket has work in (I-4),
+    noted with the first event that carried the mark; as known at K (I-9) it shows only
+    what was recorded by then."""
+    applied(ledger, *EVERY_COMMAND[:4])  # catalog facts, then acme registered
+    applied(ledger, {"command": "OpenTicket", "ticket_id": "T1", "client_id": "acme", "at": "2025-03-03T11:00",
+                     "channel": "phone", "subject": "How to", "category": "question", "product": PRODUCT,
+                     "version": "9.0"})
+    work = [{"command": "LogTime", "ticket_id": "T1", "entry_id": f"E{n}", "engineer": "ivanov",
+             "started_at": started, "minutes": 30, "activity": "consultation"}
+            for n, started in enumerate(["2025-03-31T23:30", "2025-03-05T10:00", "2025-04-01T00:10"])]
+    applied(ledger, *work[:2])
+    march_only = ledger.last_recorded_at()
+    applied(ledger, work[2])
+
+    assert ledger.client_ids() == ["acme"]
+    assert {row.originator_id for row in ledger.marked(STREAM_MARK, clients=["acme"])} == {
+        "client/acme", "priority/acme", "ticket/T1"}
+    first_in_march = next(r.notification_id for r in ledger.recorded_events(stream="ticket/T1")
+                          if r.type == "TimeLogged")
+    [march] = ledger.marked(work_mark("2025-03"), clients=["acme"])
+    assert (march.originator_id, march.client_id, march.notification_id) == ("ticket/T1", "acme", first_in_march)
+    # 2025-04-01T00:10 Moscow is still 31 March in UTC: the period is the Moscow month
+    [april] = ledger.marked(work_mark("2025-04"))
+    assert april.notification_id > march.notification_id
+    assert ledger.marked(work_mark("2025-04"), known_at=march_only) == []
+    assert ledger.marked(work_mark("2025-03"), known_at=march_only) == [march]
+    assert ledger.marked(work_mark("2025-03"), clients=["beta"]) == []
+    # every event, and only those, recorded by K is "as known at K"
+    before = ledger.recorded_events(known_at=march_only)
+    assert before == ledger.recorded_events()[:-1]  # only the April entry came after
+
+
 def test_the_ledger_keeps_its_tables_where_the_url_says(ledger, db_url):
     applied(ledger, EVERY_COMMAND[3])
     if db_url.startswith("sqlite:///"):
@@ -339,9 +371,12 @@ def test_the_ledger_keeps_its_tables_where_the_url_says(ledger, db_url):
     with psycopg.connect(db_url.split("?")[0]) as conn:
         tables = {row[0] for row in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", [schema])}
-        assert {"ledger_event_index"} <= tables and len(tables) >= 2
-        count = conn.execute(f'SELECT count(*) FROM "{schema}".ledger_event_index').fetchone()[0]
-    assert count == 3  # ClientRegistered, PriorityAccountOpened, CommandAccepted
+        assert {"ledger_commits", "ledger_stream_marks"} <= tables and len(tables) >= 3
+        commits = conn.execute(f'SELECT count(*) FROM "{schema}".ledger_commits').fetchone()[0]
+        marks = conn.execute(f'SELECT mark FROM "{schema}".ledger_stream_marks ORDER BY mark').fetchall()
+    assert commits == 1  # one command, one transaction
+    # the client's two aggregates (client, priority account) and its registration
+    assert [mark for (mark,) in marks] == [REGISTERED_MARK, STREAM_MARK, STREAM_MARK]
 
 
 def test_planner_statistics_are_refreshed_as_saves_grow_the_store(ledger, db_url):
@@ -356,7 +391,7 @@ def test_planner_statistics_are_refreshed_as_saves_grow_the_store(ledger, db_url
     with psycopg.connect(db_url.split("?")[0]) as conn:
         analyzed = conn.execute(
             "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = %s AND c.relname = 'ledger_event_index'", [schema]).fetchone()[0]
+            "WHERE n.nspname = %s AND c.relname = 'ledger_commits'", [schema]).fetchone()[0]
     assert analyzed > 0  # -1 until the table is first analyzed
 
 
