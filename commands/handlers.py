@@ -202,8 +202,9 @@ def issue_invoice(cmd: m.IssueInvoice, ledger: AggregateAccess) -> Touched:
             rule="I-9",
         )
     _require_period_over(cmd.period, cmd.at)
-    known_at = ledger.store.last_recorded_at() or in_moscow(utc_now())
-    document = invoice(ledger.store, cmd.client_id, cmd.period, known_at)
+    with ledger.store.reading():
+        known_at = ledger.store.last_recorded_at() or in_moscow(utc_now())
+        document = invoice(ledger.store, cmd.client_id, cmd.period, known_at)
     return [Invoice.issue(cmd.client_id, cmd.period, cmd.at, document, known_at)]
 
 

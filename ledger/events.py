@@ -64,6 +64,13 @@ class LedgerEvent(BaseModel, CanMutateAggregate[str]):
             return start_of_day(value)
         raise TypeError(f"{type(self).__name__}.{self.valid_time_field} is not a time")
 
+    @classmethod
+    def valid_at_in(cls, payload: dict[str, Any]) -> datetime:
+        """`valid_at` read from a stored payload (JSON fields, upcast), without validating
+        the whole event: for scans that need only the valid time."""
+        value = payload[cls.valid_time_field]
+        return start_of_day(date.fromisoformat(value)) if len(value) == 10 else datetime.fromisoformat(value)
+
     def index_marks(self) -> tuple[str, ...]:
         """What the record-time index notes about this event's aggregate, once per aggregate
         and mark, with the first event that carries it (`ledger.persistence`): how queries

@@ -22,7 +22,9 @@ Three things here go beyond the eventsourcing library's defaults:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -106,14 +108,24 @@ class LedgerMapper(Mapper[str]):
         cls = resolve_topic(stored_event.topic)
         if not (isinstance(cls, type) and issubclass(cls, LedgerEvent)):
             return super().to_domain_event(stored_event)
+        state = self._payload(cls, stored_event)
+        state["originator_id"] = stored_event.originator_id
+        state["originator_version"] = stored_event.originator_version
+        return cls.model_validate(state)
+
+    def valid_at_of(self, stored_event: StoredEvent) -> datetime:
+        """The event's valid time, read from its payload without building the event."""
+        cls = resolve_topic(stored_event.topic)
+        return cls.valid_at_in(self._payload(cls, stored_event))  # type: ignore[no-any-return]
+
+    def _payload(self, cls: type[LedgerEvent], stored_event: StoredEvent) -> dict[str, Any]:
+        """The stored fields, upcast to the event class's current version."""
         state: dict[str, Any] = self.transcoder.decode(self._unseal(stored_event.state))
         version = state.pop("class_version", 1)
         while version < cls.class_version:
             getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
             version += 1
-        state["originator_id"] = stored_event.originator_id
-        state["originator_version"] = stored_event.originator_version
-        return cls.model_validate(state)
+        return state
 
     def _seal(self, data: bytes) -> bytes:
         if self.compressor:
@@ -194,7 +206,7 @@ def _intersection(one: Sequence[str] | None, other: Sequence[str] | None) -> lis
 
 
 _TICK = timedelta(microseconds=1)  # record times strictly increase from one commit to the next
-_CHUNK = 500  # aggregates per statement when reading many
+_CHUNK = 500  # aggregates per statement when reading many by id
 
 
 def _mark_rows(stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]) -> list[tuple[str, str, str, int]]:
@@ -210,52 +222,170 @@ def _mark_rows(stored_events: Sequence[StoredEvent], notification_ids: Sequence[
     return list(rows.values())
 
 
+@dataclass(frozen=True)
+class Dialect:
+    """How one store spells the index's queries: table names, placeholders, the events
+    table's position column, lists, and how times are stored."""
+
+    events: str
+    commits: str
+    marks: str
+    param: str  # "?" or "%s"
+    position: str  # the events table's notification id column
+    sqlite: bool
+
+    def one_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        if not self.sqlite:
+            return f"{column} = ANY({self.param})", [list(values)]
+        if not values:
+            return "0=1", []
+        return f"{column} IN ({','.join(self.param * len(values))})", list(values)
+
+    def in_query(self, column: str, subquery: str) -> str:
+        return f"{column} IN ({subquery})" if self.sqlite else f"{column} = ANY(ARRAY({subquery}))"
+
+    def time(self, instant: datetime) -> Any:
+        return _sqlite_time(instant) if self.sqlite else instant
+
+    def from_time(self, value: Any) -> datetime:
+        return _from_sqlite_time(value) if self.sqlite else value
+
+    def position_at(self) -> str:
+        """N(K) for a K parameter: the last notification id recorded at or before K (0: none).
+        One index probe, since record times increase with notification ids."""
+        return (f"COALESCE((SELECT notification_id FROM {self.commits} WHERE recorded_at <= {self.param} "
+                "ORDER BY recorded_at DESC LIMIT 1), 0)")
+
+    def recorded_at(self, alias: str) -> str:
+        """The record time of event `alias`: that of the commit that holds it."""
+        return (f"(SELECT c.recorded_at FROM {self.commits} c WHERE c.notification_id >= {alias}.{self.position} "
+                "ORDER BY c.notification_id LIMIT 1)")
+
+
 class RecordTimeIndex:
-    """The index's queries, the same for both stores: each recorder renders the three
-    primitives (`_notification_upto`, `_select_events`, `_select_marks`) in its SQL."""
+    """The index's queries, the same for both stores (each recorder gives its `Dialect`).
+    Each query is one statement; `reading()` runs several in one transaction."""
+
+    dialect: Dialect
+    datastore: Any
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Run the queries inside in one transaction (one connection, fewer round trips)."""
+        if getattr(self._session, "cursor", None) is not None:
+            yield
+            return
+        with self.datastore.transaction(commit=False) as cursor:
+            self._session.cursor = cursor
+            try:
+                yield
+            finally:
+                self._session.cursor = None
+
+    @property
+    def _session(self) -> threading.local:
+        """This thread's open reading transaction, if any."""
+        return self.__dict__.setdefault("_reading", threading.local())
+
+    def _rows(self, statement: str, params: Sequence[Any]) -> list[Any]:
+        cursor = getattr(self._session, "cursor", None)
+        if cursor is not None:
+            cursor.execute(statement, params)
+            return cursor.fetchall()
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, params)
+            return cursor.fetchall()
+
+    def select_streams(self, streams: Sequence[str]) -> list[StoredEvent]:
+        """Every event of the given aggregates, stream by stream, in version order."""
+        d, found = self.dialect, []
+        for start in range(0, len(streams), _CHUNK):
+            where, params = d.one_of("originator_id", streams[start : start + _CHUNK])
+            found += [StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+                      for r in self._rows(f"SELECT * FROM {d.events} WHERE {where} "
+                                          "ORDER BY originator_id, originator_version", params)]
+        return found
 
     def select_indexed(self, query: IndexQuery) -> list[IndexRow]:
         """The events `query` selects, in record order, each with its record time."""
         streams = query.wanted_streams()
+        if streams is None or len(streams) <= _CHUNK:
+            return self._select_events(query, streams)
+        rows = [row for start in range(0, len(streams), _CHUNK)
+                for row in self._select_events(query, streams[start : start + _CHUNK])]
+        return sorted(rows, key=lambda row: row.notification_id)
+
+    def _select_events(self, query: IndexQuery, streams: list[str] | None) -> list[IndexRow]:
+        d, where, params = self.dialect, ["1=1"], []
+        if streams is not None:
+            condition, values = d.one_of("e.originator_id", streams)
+            where.append(condition)
+            params += values
         clients = query.wanted_clients()
         if clients is not None:
-            owned = [row.originator_id for row in self.select_marks(STREAM_MARK, clients=clients)
-                     if query.stream_prefix is None or row.originator_id.startswith(query.stream_prefix)]
-            streams = _intersection(owned, streams)
+            condition, values = d.one_of("client_id", clients)
+            owned = f"SELECT originator_id FROM {d.marks} WHERE mark = {d.param} AND {condition}"
+            params += [STREAM_MARK, *values]
+            if query.stream_prefix is not None:
+                owned += f" AND originator_id LIKE {d.param}"
+                params.append(query.stream_prefix + "%")
+            where.append(d.in_query("e.originator_id", owned))
         elif query.stream_prefix is not None:
             raise ValueError("stream_prefix selects among a client's aggregates: give client_id or clients")
-        after = None if query.recorded_after is None else self._notification_upto(query.recorded_after)
-        upto = None if query.recorded_lte is None else self._notification_upto(query.recorded_lte)
-        if streams is None:
-            return self._select_events(None, after, upto)
-        rows = [row for start in range(0, len(streams), _CHUNK)
-                for row in self._select_events(streams[start : start + _CHUNK], after, upto)]
-        if len(streams) > _CHUNK:
-            rows.sort(key=lambda row: row.notification_id)
-        return rows
+        # Given aggregates or clients, their events are found by the events table's key;
+        # "+ 0" keeps the planner from scanning the position index across every client's
+        # events instead (it cannot tell how narrow the range is before running).
+        position = f"e.{d.position}" if streams is None and clients is None else f"(e.{d.position} + 0)"
+        for operator, instant in ((">", query.recorded_after), ("<=", query.recorded_lte)):
+            if instant is not None:
+                where.append(f"{position} {operator} {d.position_at()}")
+                params.append(d.time(instant))
+        statement = (
+            f"SELECT e.{d.position} AS notification_id, e.originator_id, e.originator_version, e.topic, "
+            f"e.state, {d.recorded_at('e')} AS recorded_at FROM {d.events} e "
+            f"WHERE {' AND '.join(where)} ORDER BY e.{d.position}"
+        )
+        return [IndexRow(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"],
+                         d.from_time(r["recorded_at"]), bytes(r["state"])) for r in self._rows(statement, params)]
 
     def select_marks(self, mark: str, *, clients: Sequence[str] | None = None,
                      known_at: datetime | None = None) -> list[MarkRow]:
         """The aggregates carrying `mark` (of `clients`, and as known at K), in record order."""
-        upto = None if known_at is None else self._notification_upto(known_at)
-        if clients is None:
-            return self._select_marks(mark, None, upto)
-        rows = [row for start in range(0, len(clients), _CHUNK)
-                for row in self._select_marks(mark, clients[start : start + _CHUNK], upto)]
-        return sorted(rows, key=lambda row: row.notification_id)
+        d, where, params = self.dialect, [f"mark = {self.dialect.param}"], [mark]
+        if clients is not None:
+            condition, values = d.one_of("client_id", clients)
+            where.append(condition)
+            params += values
+        if known_at is not None:
+            where.append(f"notification_id <= {d.position_at()}")
+            params.append(d.time(known_at))
+        statement = f"SELECT * FROM {d.marks} WHERE {' AND '.join(where)} ORDER BY notification_id"
+        return [MarkRow(r["originator_id"], r["mark"], r["client_id"], r["notification_id"])
+                for r in self._rows(statement, params)]
+
+    def select_client_facts(self, after: datetime, upto: datetime) -> list[tuple[str, StoredEvent, datetime]]:
+        """Every client's events recorded after `after` and at or before `upto`, with the
+        client and the record time: one scan of that stretch of the log, by position."""
+        d = self.dialect
+        # Positions as numbers, not subqueries: the planner then sees a narrow range.
+        first, last = (self._rows(f"SELECT {d.position_at()} AS n", [d.time(instant)])[0]["n"]
+                       for instant in (after, upto))
+        statement = (
+            f"SELECT m.client_id, e.originator_id, e.originator_version, e.topic, e.state, "
+            f"{d.recorded_at('e')} AS recorded_at FROM {d.events} e JOIN {d.marks} m "
+            f"ON m.originator_id = e.originator_id AND m.mark = {d.param} "
+            f"WHERE e.{d.position} > {d.param} AND e.{d.position} <= {d.param}"
+        )
+        return [(r["client_id"], StoredEvent(r["originator_id"], r["originator_version"], r["topic"],
+                                             bytes(r["state"])), d.from_time(r["recorded_at"]))
+                for r in self._rows(statement, [STREAM_MARK, first, last])]
 
     def client_ids(self) -> list[str]:
         return [row.client_id for row in self.select_marks(REGISTERED_MARK)]
 
-    def _notification_upto(self, recorded_at: datetime) -> int:
-        """N(K): the last notification id recorded at or before K (0: none)."""
-        raise NotImplementedError
-
-    def _select_events(self, streams: Sequence[str] | None, after: int | None, upto: int | None) -> list[IndexRow]:
-        raise NotImplementedError
-
-    def _select_marks(self, mark: str, clients: Sequence[str] | None, upto: int | None) -> list[MarkRow]:
-        raise NotImplementedError
+    def last_recorded_at(self) -> datetime | None:
+        rows = self._rows(f"SELECT recorded_at FROM {self.dialect.commits} ORDER BY notification_id DESC LIMIT 1", [])
+        return self.dialect.from_time(rows[0]["recorded_at"]) if rows else None
 
 
 def _sqlite_time(instant: datetime) -> str:
@@ -267,14 +397,13 @@ def _from_sqlite_time(text: str) -> datetime:
     return datetime.fromisoformat(text)  # Python 3.11 reads the trailing Z as UTC
 
 
-def _sqlite_in(column: str, values: Sequence[Any] | None) -> tuple[str, list[Any]]:
-    if values is None:
-        return "1=1", []
-    return (f"{column} IN ({','.join('?' * len(values))})" if values else "0=1"), list(values)
-
-
 class LedgerSQLiteRecorder(RecordTimeIndex, SQLiteApplicationRecorder):
     """The library's SQLite recorder, plus the record-time index in the same transaction."""
+
+    def __init__(self, datastore: Any, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name)
+        self.dialect = Dialect(events=self.events_table_name, commits=COMMITS_TABLE, marks=MARKS_TABLE,
+                               param="?", position="rowid", sqlite=True)
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -304,61 +433,8 @@ class LedgerSQLiteRecorder(RecordTimeIndex, SQLiteApplicationRecorder):
                 c.executemany(f"INSERT OR IGNORE INTO {MARKS_TABLE} VALUES (?,?,?,?)", marks)
         return notification_ids
 
-    def select_streams(self, streams: Sequence[str]) -> list[StoredEvent]:
-        """Every event of the given aggregates, stream by stream, in version order."""
-        found: list[StoredEvent] = []
-        with self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(streams), _CHUNK):
-                where, params = _sqlite_in("originator_id", streams[start : start + _CHUNK])
-                c.execute(f"SELECT * FROM {self.events_table_name} WHERE {where} "
-                          "ORDER BY originator_id, originator_version", params)
-                found += [StoredEvent(r["originator_id"], r["originator_version"], r["topic"], r["state"])
-                          for r in c.fetchall()]
-        return found
-
-    def refresh_statistics(self, *, index_only: bool = False) -> None:
+    def refresh_statistics(self) -> None:
         """Nothing to do: SQLite picks the right indexes for these queries without statistics."""
-
-    def last_recorded_at(self) -> datetime | None:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT recorded_at FROM {COMMITS_TABLE} ORDER BY notification_id DESC LIMIT 1")
-            last = c.fetchone()
-        return None if last is None else _from_sqlite_time(last[0])
-
-    def _notification_upto(self, recorded_at: datetime) -> int:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT notification_id FROM {COMMITS_TABLE} WHERE recorded_at <= ? "
-                      "ORDER BY recorded_at DESC LIMIT 1", [_sqlite_time(recorded_at)])
-            found = c.fetchone()
-        return 0 if found is None else found[0]
-
-    def _select_events(self, streams: Sequence[str] | None, after: int | None, upto: int | None) -> list[IndexRow]:
-        where, params = _sqlite_in("e.originator_id", streams)
-        for operator, bound in ((">", after), ("<=", upto)):
-            if bound is not None:
-                where += f" AND e.rowid {operator} ?"
-                params.append(bound)
-        statement = (
-            "SELECT e.rowid AS notification_id, e.originator_id, e.originator_version, e.topic, e.state, "
-            f"(SELECT c.recorded_at FROM {COMMITS_TABLE} c WHERE c.notification_id >= e.rowid "
-            "ORDER BY c.notification_id LIMIT 1) AS recorded_at "
-            f"FROM {self.events_table_name} e WHERE {where} ORDER BY e.rowid"
-        )
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(statement, params)
-            return [IndexRow(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"],
-                             _from_sqlite_time(r["recorded_at"]), r["state"]) for r in c.fetchall()]
-
-    def _select_marks(self, mark: str, clients: Sequence[str] | None, upto: int | None) -> list[MarkRow]:
-        where, params = _sqlite_in("client_id", clients)
-        if upto is not None:
-            where += " AND notification_id <= ?"
-            params.append(upto)
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT * FROM {MARKS_TABLE} WHERE mark = ? AND {where} ORDER BY notification_id",
-                      [mark, *params])
-            return [MarkRow(r["originator_id"], r["mark"], r["client_id"], r["notification_id"])
-                    for r in c.fetchall()]
 
 
 class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder):
@@ -366,16 +442,18 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder):
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
-        names = {
-            "schema": Identifier(self.datastore.schema),
-            "commits": Identifier(COMMITS_TABLE),
-            "marks": Identifier(MARKS_TABLE),
-            "events": Identifier(self.events_table_name),
-            "marks_client": Identifier(f"{MARKS_TABLE}_client"),
-        }
+        schema = self.datastore.schema
+        self.dialect = Dialect(
+            events=Identifier(schema, self.events_table_name).as_string(None),
+            commits=Identifier(schema, COMMITS_TABLE).as_string(None),
+            marks=Identifier(schema, MARKS_TABLE).as_string(None),
+            param="%s", position="notification_id", sqlite=False,
+        )
+        names = {"schema": Identifier(schema), "commits": Identifier(COMMITS_TABLE),
+                 "marks": Identifier(MARKS_TABLE), "marks_client": Identifier(f"{MARKS_TABLE}_client")}
 
         def sql(text: str) -> Any:
-            return SQL(text).format(**names)
+            return SQL(text).format(**names)  # type: ignore[arg-type]
 
         self.sql_create_statements += [
             sql("CREATE TABLE IF NOT EXISTS {schema}.{commits} ("
@@ -395,20 +473,6 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder):
             "INSERT INTO {schema}.{marks} SELECT x->>0, x->>1, x->>2, (x->>3)::bigint "
             "FROM json_array_elements(%s::json) AS x ON CONFLICT DO NOTHING"
         )
-        self._select_streams = sql(
-            "SELECT * FROM {schema}.{events} WHERE originator_id = ANY(%s) "
-            "ORDER BY originator_id, originator_version"
-        )
-        self._select_last_recorded_at = sql(
-            "SELECT recorded_at FROM {schema}.{commits} ORDER BY notification_id DESC LIMIT 1")
-        self._select_upto = sql(
-            "SELECT notification_id FROM {schema}.{commits} WHERE recorded_at <= %s "
-            "ORDER BY recorded_at DESC LIMIT 1")
-        self._select_events_head = sql(
-            "SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, "
-            "(SELECT c.recorded_at FROM {schema}.{commits} c WHERE c.notification_id >= e.notification_id "
-            "ORDER BY c.notification_id LIMIT 1) AS recorded_at FROM {schema}.{events} e WHERE TRUE")
-        self._select_marks_head = sql("SELECT * FROM {schema}.{marks} WHERE mark = %s")
 
     def _create_table(self, curs: Cursor[DictRow]) -> None:
         # Two processes opening a new store at once would race on CREATE OR REPLACE
@@ -425,64 +489,13 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder):
             curs.execute(self._insert_index, [max(notification_ids), marks])
         return notification_ids
 
-    def select_streams(self, streams: Sequence[str]) -> list[StoredEvent]:
-        """Every event of the given aggregates, stream by stream, in version order."""
-        if not streams:
-            return []
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_streams, [list(streams)])
-            return [StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
-                    for r in curs.fetchall()]
-
-    def refresh_statistics(self, *, index_only: bool = False) -> None:
+    def refresh_statistics(self) -> None:
         """ANALYZE the ledger's tables: after a bulk load the planner may misjudge them
-        (autovacuum may be off or behind). `index_only` leaves the events table alone:
-        ANALYZE's lock on it would make every writer wait (the library locks it for each
-        insert), the index's lock does not."""
-        tables = (COMMITS_TABLE, MARKS_TABLE) if index_only else (COMMITS_TABLE, MARKS_TABLE, self.events_table_name)
+        (autovacuum may be off or behind)."""
         with self.datastore.transaction(commit=True) as curs:
-            for table in tables:
+            for table in (COMMITS_TABLE, MARKS_TABLE, self.events_table_name):
                 curs.execute(SQL("ANALYZE {schema}.{table}").format(
                     schema=Identifier(self.datastore.schema), table=Identifier(table)))
-
-    def last_recorded_at(self) -> datetime | None:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_last_recorded_at)
-            last = curs.fetchone()
-        return None if last is None else last["recorded_at"]
-
-    def _notification_upto(self, recorded_at: datetime) -> int:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_upto, [recorded_at])
-            found = curs.fetchone()
-        return 0 if found is None else found["notification_id"]
-
-    def _select_events(self, streams: Sequence[str] | None, after: int | None, upto: int | None) -> list[IndexRow]:
-        statement, params = self._select_events_head, []
-        if streams is not None:
-            statement += SQL(" AND e.originator_id = ANY(%s)")
-            params.append(list(streams))
-        for operator, bound in ((">", after), ("<=", upto)):
-            if bound is not None:
-                statement += SQL(f" AND e.notification_id {operator} %s")
-                params.append(bound)
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(statement + SQL(" ORDER BY e.notification_id"), params)
-            return [IndexRow(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"],
-                             r["recorded_at"], bytes(r["state"])) for r in curs.fetchall()]
-
-    def _select_marks(self, mark: str, clients: Sequence[str] | None, upto: int | None) -> list[MarkRow]:
-        statement, params = self._select_marks_head, [mark]
-        if clients is not None:
-            statement += SQL(" AND client_id = ANY(%s)")
-            params.append(list(clients))
-        if upto is not None:
-            statement += SQL(" AND notification_id <= %s")
-            params.append(upto)
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(statement + SQL(" ORDER BY notification_id"), params)
-            return [MarkRow(r["originator_id"], r["mark"], r["client_id"], r["notification_id"])
-                    for r in curs.fetchall()]
 
 
 # --- database URLs ----------------------------------------------------------------------

@@ -17,36 +17,31 @@ in words and numbers. Once issued, an invoice is read back exactly as issued.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import groupby
 from typing import Any
 
-from eventsourcing.utils import get_topic
-
 from ledger.aggregates import Ticket
 from ledger.application import RecordedEvent, SupportLedger
 from ledger.errors import RuleViolationError
-from ledger.events import (
-    BugConfirmed,
-    BugRejected,
-    PriceListPublished,
-    TicketClassified,
-    TicketOpened,
-    VersionReleased,
-)
+from ledger.events import PriceListPublished, VersionReleased
 from ledger.rules.coverage import days_covered, fee_days
 from ledger.rules.prices import price_list_in_force, prorated_amount, standard_amount
 from ledger.rules.rounding import billed_minutes
 from ledger.rules.warranty import covered_versions
 from ledger.timeutil import in_moscow, moscow_date, parse_period, period_bounds, start_of_day
-from projections.knowledge import ClientKnowledge, client_known_at
+from projections.knowledge import ClientKnowledge, catalog_known_at
+from projections.period_knowledge import (
+    TICKET_WIDE,
+    facts_of,
+    knowledge_for_period,
+    may_change,
+    periods_landing_on,
+)
 
-# Events that change how all of a ticket's work is billed, whatever their own valid time.
-TICKET_WIDE = (TicketOpened, TicketClassified, BugConfirmed, BugRejected)
-TICKET_WIDE_TOPICS = frozenset(get_topic(cls) for cls in TICKET_WIDE)
 FREE_GRANT_RULES = {"first_month": "R-PTP-6", "pilot": "R-PTP-7"}
 FREE_GRANT_NAMES = {"first_month": "free first month after the licence key handover", "pilot": "pilot project"}
 
@@ -254,36 +249,6 @@ def _ids(events: Iterable[RecordedEvent]) -> list[str]:
 # --- adjustments for issued periods (I-9) ----------------------------------------------------
 
 
-def _earliest_unissued_after(period: str, issued: set[str]) -> str:
-    year, month = parse_period(period)
-    while True:
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        candidate = f"{year:04d}-{month:02d}"
-        if candidate not in issued:
-            return candidate
-
-
-def periods_landing_on(period: str, issued: Iterable[str]) -> list[str]:
-    """I-9: the issued periods whose late changes land on `period` — those for which it is
-    the earliest later period not yet issued."""
-    issued = set(issued)
-    return [q for q in sorted(issued) if q < period and _earliest_unissued_after(q, issued) == period]
-
-
-def may_change(period: str, since: datetime, facts: Iterable[tuple[datetime, datetime, str]]) -> bool:
-    """Whether any fact (record time, valid time, event topic) recorded after `since` can
-    change the period's lines: it is valid before the period ends, or it reclassifies a
-    ticket (which changes all of that ticket's work)."""
-    _, following = period_bounds(period)
-    end = start_of_day(following)
-    return any(recorded > since and (valid < end or topic in TICKET_WIDE_TOPICS)
-               for recorded, valid, topic in facts)
-
-
-def facts_of(events: Iterable[RecordedEvent]) -> Iterator[tuple[datetime, datetime, str]]:
-    return ((e.recorded_at, e.event.valid_at, get_topic(type(e.event))) for e in events)
-
-
 def adjustment_lines(knowledge: ClientKnowledge, period: str, index: EventIndex) -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
     for earlier in periods_landing_on(period, knowledge.invoices):
@@ -360,4 +325,10 @@ def period_as_known(knowledge: ClientKnowledge, period: str) -> Computed:
 
 
 def invoice(ledger: SupportLedger, client_id: str, period: str, known_at: datetime) -> dict[str, Any]:
-    return invoice_of(client_known_at(ledger, client_id, known_at), period)
+    """One client's invoice document, reading only what the period needs (as month-end does)."""
+    parse_period(period)
+    known_at = in_moscow(known_at)
+    with ledger.reading():
+        catalog, catalog_events = catalog_known_at(ledger, known_at)
+        [knowledge] = knowledge_for_period(ledger, [client_id], period, known_at, catalog, catalog_events)
+    return invoice_of(knowledge, period)

@@ -55,15 +55,19 @@ def catalog_known_at(ledger: SupportLedger, known_at: datetime) -> tuple[Catalog
 
 
 def client_known_at(ledger: SupportLedger, client_id: str, known_at: datetime) -> ClientKnowledge:
-    recorded = ledger.recorded_events(client_id=client_id, known_at=known_at)
+    """Everything the ledger knew about one client at K (its whole history, for explanations)."""
+    with ledger.reading():
+        recorded = ledger.recorded_events(client_id=client_id, known_at=known_at)
+        catalog, catalog_events = catalog_known_at(ledger, known_at)
     aggregates = fold(recorded)
-    client = aggregates.get(Client.stream_for(client_id))
-    if client is None:
-        raise NotFoundError(
-            f"unknown client {client_id!r} (as known at {in_moscow(known_at).isoformat()})", field="client_id"
-        )
-    catalog, catalog_events = catalog_known_at(ledger, known_at)
+    if Client.stream_for(client_id) not in aggregates:
+        raise unknown_client(client_id, known_at)
     return knowledge_of(client_id, known_at, aggregates, recorded, catalog, catalog_events)
+
+
+def unknown_client(client_id: str, known_at: datetime) -> NotFoundError:
+    return NotFoundError(f"unknown client {client_id!r} (as known at {in_moscow(known_at).isoformat()})",
+                         field="client_id")
 
 
 def knowledge_of(client_id: str, known_at: datetime, aggregates: dict[str, Any],

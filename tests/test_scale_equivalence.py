@@ -8,6 +8,7 @@ batches through the same path as `support-ledger apply`.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -15,9 +16,11 @@ import pytest
 
 from commands.bus import apply_line, apply_lines
 from ledger.application import SupportLedger
+from ledger.timeutil import moscow_date, period_bounds, period_of
 from projections.invoice import invoice, invoice_of
 from projections.knowledge import fold, replayed_knowledge
 from projections.month_end import invoices_for_period
+from projections.period_knowledge import LateFacts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from bench_history import generate  # noqa: E402
@@ -49,6 +52,58 @@ def test_month_end_and_query_path_equal_a_full_replay(ledger, seed):
             assert invoices_for_period(ledger, period, known_at) == replayed, (period, known_at)
             for client_id, expected in zip(clients[:8], replayed, strict=False):
                 assert invoice(ledger, client_id, period, known_at) == expected
+
+
+def test_month_end_in_small_chunks_equals_a_full_replay(ledger, monkeypatch):
+    """Month-end reads clients in chunks and scans the late facts (I-9) once for all of
+    them, widening the scan when a chunk reaches further back. Late corrections of work
+    in issued periods are added, so adjustments land on later periods: with chunks of
+    three clients, every document must still be the replay's."""
+    import projections.month_end
+
+    monkeypatch.setattr(projections.month_end, "CHUNK", 3)
+    history = generate(EVENTS * 4, SEEDS[1])
+    assert all(o.status == "applied" for o in apply_lines(ledger, history.lines, "bench", batch_size=200))
+    issued = set(_issued(ledger))
+    late = {}
+    for item in ledger.recorded_events():
+        if type(item.event).__name__ == "TimeLogged":
+            key = (item.event.client_id, period_of(moscow_date(item.event.started_at)))
+            if key in issued and key not in late:
+                late[key] = {"command": "CorrectTime", "ticket_id": item.event.originator_id.split("/", 1)[1],
+                             "entry_id": item.event.entry_id, "minutes": item.event.minutes + 15,
+                             "reason": "late correction"}
+    outcomes = list(apply_lines(ledger, map(json.dumps, late.values()), "bench"))
+    late = {key: command for (key, command), o in zip(late.items(), outcomes, strict=True) if o.status == "applied"}
+    assert len(late) >= 2  # (a voided entry cannot be corrected)
+
+    recorded = ledger.recorded_events()
+    known_at = recorded[-1].recorded_at
+    aggregates = fold(recorded)
+    clients = [e.event.client_id for e in recorded if type(e.event).__name__ == "ClientRegistered"]
+    landing = sorted({_next_unissued(client, period, issued) for client, period in late})
+    adjusted = 0
+    for period in landing:
+        replayed = [invoice_of(replayed_knowledge(aggregates, recorded, c, known_at), period) for c in clients]
+        assert invoices_for_period(ledger, period, known_at) == replayed, period
+        adjusted += sum(line["kind"] == "adjustment" for document in replayed for line in document["lines"])
+    assert adjusted >= 2
+
+    # The bulk scan, asked first about a late stretch and then about an earlier one,
+    # widens to hold what each client's own read gives (valid times read from payloads).
+    early, later = (recorded[len(recorded) * share // 3].recorded_at for share in (1, 2))
+    bulk = LateFacts(ledger, known_at, bulk=True)
+    bulk.after(later, clients)
+    widened = {c: sorted(facts) for c, facts in bulk.after(early, clients).items()}
+    own = {c: sorted(facts) for c, facts in LateFacts(ledger, known_at).after(early, clients).items()}
+    assert widened == own and len(own) > 3
+
+
+def _next_unissued(client_id: str, period: str, issued: set[tuple[str, str]]) -> str:
+    following = period_bounds(period)[1]
+    while (client_id, period_of(following)) in issued:
+        following = period_bounds(period_of(following))[1]
+    return period_of(following)
 
 
 def _issued(ledger: SupportLedger) -> dict[tuple[str, str], tuple[object, ...]]:
