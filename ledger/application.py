@@ -93,6 +93,7 @@ class SupportLedger(AggregateAccess, Application[str]):
     def __init__(self, url: str = DEFAULT_DB_URL, env: dict[str, str] | None = None):
         self.url = url
         super().__init__(env={**environment_for(url), **(env or {})})
+        self.recorder.adopt_per_event_index(self.mapper)  # type: ignore[attr-defined]
         self._saved = 0  # events this process has saved
         self._statistics_at = STATISTICS_AFTER  # refresh the planner's statistics there
         # The catalog's recorded events and its folds by how many of them were known

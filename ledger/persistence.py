@@ -383,6 +383,49 @@ class RecordTimeIndex:
     def client_ids(self) -> list[str]:
         return [row.client_id for row in self.select_marks(REGISTERED_MARK)]
 
+    # --- stores written with one index row per event --------------------------------------
+
+    def adopt_per_event_index(self, mapper: LedgerMapper) -> bool:
+        """Stores written before `ledger_commits` existed kept one `ledger_event_index` row
+        per event. Their record times and marks are rebuilt once, in one transaction: a
+        commit per distinct record time, and the marks each event carries (read through
+        the mapper, so upcasters apply). The old table is left as it was."""
+        d = self.dialect
+        if not self._has_per_event_index() or self._rows(f"SELECT 1 FROM {d.commits} LIMIT 1", []):
+            return False
+        with self.datastore.transaction(commit=True) as cursor:
+            if not self._lock_for_upgrade(cursor):
+                return False  # another process has done it meanwhile
+            cursor.execute(f"INSERT INTO {d.commits} SELECT MAX(notification_id), recorded_at "
+                           f"FROM {self._old_index} GROUP BY recorded_at")
+            last = 0
+            while True:
+                cursor.execute(f"SELECT {d.position} AS n, originator_id, originator_version, topic, state "
+                               f"FROM {d.events} WHERE {d.position} > {d.param} ORDER BY {d.position} LIMIT 10000",
+                               [last])
+                page = cursor.fetchall()
+                if not page:
+                    return True
+                stored = [mapper.to_stored_event(mapper.to_domain_event(StoredEvent(
+                    r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])))) for r in page]
+                if marks := _mark_rows(stored, [r["n"] for r in page]):
+                    self._insert_marks(cursor, marks)
+                last = page[-1]["n"]
+
+    @property
+    def _old_index(self) -> str:
+        raise NotImplementedError
+
+    def _has_per_event_index(self) -> bool:
+        raise NotImplementedError
+
+    def _lock_for_upgrade(self, cursor: Any) -> bool:
+        """Take the store's write lock; False if the record times are there already."""
+        raise NotImplementedError
+
+    def _insert_marks(self, cursor: Any, marks: list[tuple[str, str, str, int]]) -> None:
+        raise NotImplementedError
+
     def last_recorded_at(self) -> datetime | None:
         rows = self._rows(f"SELECT recorded_at FROM {self.dialect.commits} ORDER BY notification_id DESC LIMIT 1", [])
         return self.dialect.from_time(rows[0]["recorded_at"]) if rows else None
@@ -430,8 +473,21 @@ class LedgerSQLiteRecorder(RecordTimeIndex, SQLiteApplicationRecorder):
                 now = max(now, _from_sqlite_time(last[0]) + _TICK)
             c.execute(f"INSERT INTO {COMMITS_TABLE} VALUES (?, ?)", (max(notification_ids), _sqlite_time(now)))
             if marks := _mark_rows(stored_events, notification_ids):
-                c.executemany(f"INSERT OR IGNORE INTO {MARKS_TABLE} VALUES (?,?,?,?)", marks)
+                self._insert_marks(c, marks)
         return notification_ids
+
+    def _insert_marks(self, cursor: Any, marks: list[tuple[str, str, str, int]]) -> None:
+        cursor.executemany(f"INSERT OR IGNORE INTO {MARKS_TABLE} VALUES (?,?,?,?)", marks)
+
+    _old_index = OLD_INDEX_TABLE
+
+    def _has_per_event_index(self) -> bool:
+        return bool(self._rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [OLD_INDEX_TABLE]))
+
+    def _lock_for_upgrade(self, cursor: Any) -> bool:
+        cursor.execute(f"DELETE FROM {COMMITS_TABLE} WHERE 0")  # takes SQLite's write lock
+        cursor.execute(f"SELECT 1 FROM {COMMITS_TABLE} LIMIT 1")
+        return cursor.fetchone() is None
 
     def refresh_statistics(self) -> None:
         """Nothing to do: SQLite picks the right indexes for these queries without statistics."""
@@ -488,6 +544,22 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder):
             marks = json.dumps(_mark_rows(stored_events, notification_ids))
             curs.execute(self._insert_index, [max(notification_ids), marks])
         return notification_ids
+
+    def _insert_marks(self, cursor: Any, marks: list[tuple[str, str, str, int]]) -> None:
+        cursor.execute(f"INSERT INTO {self.dialect.marks} SELECT x->>0, x->>1, x->>2, (x->>3)::bigint "
+                       "FROM json_array_elements(%s::json) AS x ON CONFLICT DO NOTHING", [json.dumps(marks)])
+
+    @property
+    def _old_index(self) -> str:
+        return Identifier(self.datastore.schema, OLD_INDEX_TABLE).as_string(None)
+
+    def _has_per_event_index(self) -> bool:
+        return self._rows("SELECT to_regclass(%s) IS NOT NULL AS found", [self._old_index])[0]["found"]
+
+    def _lock_for_upgrade(self, cursor: Any) -> bool:
+        cursor.execute(f"LOCK TABLE {self.dialect.events} IN EXCLUSIVE MODE")  # as writers do
+        cursor.execute(f"SELECT 1 FROM {self.dialect.commits} LIMIT 1")
+        return cursor.fetchone() is None
 
     def refresh_statistics(self) -> None:
         """ANALYZE the ledger's tables: after a bulk load the planner may misjudge them

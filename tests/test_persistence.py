@@ -362,6 +362,37 @@ def test_the_index_marks_each_aggregate_once_from_its_first_event_as_known_at_k(
     assert before == ledger.recorded_events()[:-1]  # only the April entry came after
 
 
+def test_a_store_with_the_per_event_index_gets_its_record_times_and_marks_on_opening(ledger, db_url):
+    """Stores written before `ledger_commits` kept a `ledger_event_index` row per event.
+    Opened now, they answer exactly as before: same events, same record times (I-9),
+    same marks."""
+    applied(ledger, *EVERY_COMMAND)
+    before = ledger.recorded_events()
+    marks = {mark: ledger.marked(mark) for mark in (STREAM_MARK, REGISTERED_MARK, work_mark("2025-03"))}
+    d = ledger.recorder.dialect
+    old = "ledger_event_index" if d.sqlite else d.events.replace("supportledger_events", "ledger_event_index")
+    p = d.param
+    with ledger.recorder.datastore.transaction(commit=True) as cursor:
+        cursor.execute(  # the old table, as that version created it
+            f"CREATE TABLE {old} (notification_id BIGINT PRIMARY KEY, originator_id TEXT NOT NULL, "
+            f"originator_version BIGINT NOT NULL, topic TEXT NOT NULL, client_id TEXT, "
+            f"valid_at {'TEXT' if d.sqlite else 'timestamptz'} NOT NULL, "
+            f"recorded_at {'TEXT' if d.sqlite else 'timestamptz'} NOT NULL, actor TEXT, command_id TEXT)")
+        for r in before:
+            cursor.execute(f"INSERT INTO {old} VALUES ({','.join([p] * 9)})", [
+                r.notification_id, r.event.originator_id, r.event.originator_version, get_topic(type(r.event)),
+                r.event.client_id, d.time(r.event.valid_at), d.time(r.recorded_at), r.event.actor,
+                r.event.command_id])
+        cursor.execute(f"DELETE FROM {d.commits}")
+        cursor.execute(f"DELETE FROM {d.marks}")
+    assert ledger.recorded_events(known_at=before[-1].recorded_at) == []  # nothing known without them
+
+    with SupportLedger(db_url) as reopened:
+        assert reopened.recorded_events() == before
+        assert {mark: reopened.marked(mark) for mark in marks} == marks
+        assert reopened.recorder.adopt_per_event_index(reopened.mapper) is False  # once only
+
+
 def test_the_ledger_keeps_its_tables_where_the_url_says(ledger, db_url):
     applied(ledger, EVERY_COMMAND[3])
     if db_url.startswith("sqlite:///"):
