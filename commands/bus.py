@@ -100,8 +100,12 @@ class WorkingSet(AggregateAccess):
     """Aggregates read from the ledger once and kept in memory, with the events accepted
     commands added to them, in command order, until they are saved together."""
 
-    def __init__(self, ledger: SupportLedger):
+    def __init__(self, ledger: SupportLedger, *, new_command_ids: bool = False):
         self.ledger = ledger
+        # Assume command_ids are new and do not read their receipts: a reused one is
+        # caught when saving (the store's key refuses a second receipt) or, if the command
+        # is refused, by reading its receipt then (`_run`). Batches start so.
+        self.new_command_ids = new_command_ids
         self.cache: dict[str, LedgerAggregate | None] = {}  # None: known not to exist
         self.events: list[Any] = []  # accepted, not yet saved
         self._saved_or_accepted: dict[str, int] = {}  # pending events accepted per stream
@@ -150,6 +154,11 @@ class WorkingSet(AggregateAccess):
             self._saved_or_accepted[aggregate.id] = len(aggregate.pending_events)
             self.cache[aggregate.id] = aggregate
         self._read.clear()
+
+    def receipt(self, command_id: str) -> CommandReceipt | None:
+        if self.new_command_ids and CommandReceipt.stream_for(command_id) not in self.cache:
+            return None
+        return super().receipt(command_id)
 
     def pending_concerns(self, client_id: str) -> bool:
         """Whether events accepted but not saved yet concern this client or the catalog."""
@@ -212,9 +221,21 @@ def _run(working: WorkingSet, command: Command, actor: str) -> Outcome:
                 touched.append(CommandReceipt.accept(command.command_id, command.command, content))
     except LedgerError as error:
         working.roll_back()
+        if working.new_command_ids and command.command_id is not None:
+            # Its receipt was not read: a re-sent command is a duplicate, not a refusal.
+            receipt = working.ledger.receipt(command.command_id)
+            if receipt is not None:
+                return _outcome_of_repeat(command, receipt, content)
         return Outcome("rejected", command.command_id, str(error))
     working.accept(touched)
     return Outcome("applied", command.command_id)
+
+
+def _outcome_of_repeat(command: Command, receipt: CommandReceipt, content: str) -> Outcome:
+    try:
+        return _repeat(command, receipt, content)
+    except LedgerError as error:
+        return Outcome("rejected", command.command_id, str(error))
 
 
 def _repeat(command: Command, receipt: CommandReceipt, content: str) -> Outcome:
@@ -254,7 +275,7 @@ def apply_lines(
 ) -> Iterator[Outcome]:
     """Apply command-file lines in order, one outcome per line (blank lines give none),
     saving up to `batch_size` commands per transaction."""
-    working = WorkingSet(ledger)
+    working = WorkingSet(ledger, new_command_ids=True)
     batch: list[Command | Outcome] = []
     for text in lines:
         if not text.strip():
@@ -269,7 +290,8 @@ def apply_lines(
 
 def _apply_batch(ledger: SupportLedger, working: WorkingSet, batch: list[Command | Outcome],
                  actor: str) -> list[Outcome]:
-    working.prefetch(stream for item in batch if isinstance(item, Command) for stream in _streams(item))
+    working.prefetch(stream for item in batch if isinstance(item, Command)
+                     for stream in _streams(item, receipts=not working.new_command_ids))
     outcomes: list[Outcome] = []
     saved_upto = 0
 
@@ -280,7 +302,9 @@ def _apply_batch(ledger: SupportLedger, working: WorkingSet, batch: list[Command
         try:
             working.save()
         except ConcurrentWriteError:
+            # Another writer, or a command_id used before: from now on receipts are read.
             working.reset()
+            working.new_command_ids = False
             for position in range(saved_upto, len(outcomes)):
                 item = batch[position]
                 if isinstance(item, Command):
@@ -303,10 +327,10 @@ def _apply_batch(ledger: SupportLedger, working: WorkingSet, batch: list[Command
     return outcomes
 
 
-def _streams(command: Command) -> list[str]:
+def _streams(command: Command, *, receipts: bool = True) -> list[str]:
     """The aggregates a command is likely to read, for prefetching in bulk."""
     streams = []
-    if command.command_id is not None:
+    if receipts and command.command_id is not None:
         streams.append(CommandReceipt.stream_for(command.command_id))
     client_id = getattr(command, "client_id", None)
     if client_id is not None:

@@ -206,7 +206,7 @@ def _intersection(one: Sequence[str] | None, other: Sequence[str] | None) -> lis
 
 
 _TICK = timedelta(microseconds=1)  # record times strictly increase from one commit to the next
-_CHUNK = 500  # aggregates per statement when reading many by id
+_CHUNK = 500  # aggregates per statement when reading many by id from SQLite (PostgreSQL: all at once)
 
 
 def _mark_rows(stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]) -> list[tuple[str, str, str, int]]:
@@ -233,6 +233,11 @@ class Dialect:
     param: str  # "?" or "%s"
     position: str  # the events table's notification id column
     sqlite: bool
+
+    @property
+    def chunk(self) -> int:
+        """How many ids one statement may list (SQLite has a parameter limit; an array has none)."""
+        return _CHUNK if self.sqlite else 1 << 62
 
     def one_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         if not self.sqlite:
@@ -299,8 +304,8 @@ class RecordTimeIndex:
     def select_streams(self, streams: Sequence[str]) -> list[StoredEvent]:
         """Every event of the given aggregates, stream by stream, in version order."""
         d, found = self.dialect, []
-        for start in range(0, len(streams), _CHUNK):
-            where, params = d.one_of("originator_id", streams[start : start + _CHUNK])
+        for start in range(0, len(streams), d.chunk):
+            where, params = d.one_of("originator_id", streams[start : start + d.chunk])
             found += [StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
                       for r in self._rows(f"SELECT * FROM {d.events} WHERE {where} "
                                           "ORDER BY originator_id, originator_version", params)]
@@ -308,11 +313,11 @@ class RecordTimeIndex:
 
     def select_indexed(self, query: IndexQuery) -> list[IndexRow]:
         """The events `query` selects, in record order, each with its record time."""
-        streams = query.wanted_streams()
-        if streams is None or len(streams) <= _CHUNK:
+        streams, chunk = query.wanted_streams(), self.dialect.chunk
+        if streams is None or len(streams) <= chunk:
             return self._select_events(query, streams)
-        rows = [row for start in range(0, len(streams), _CHUNK)
-                for row in self._select_events(query, streams[start : start + _CHUNK])]
+        rows = [row for start in range(0, len(streams), chunk)
+                for row in self._select_events(query, streams[start : start + chunk])]
         return sorted(rows, key=lambda row: row.notification_id)
 
     def _select_events(self, query: IndexQuery, streams: list[str] | None) -> list[IndexRow]:
@@ -382,6 +387,12 @@ class RecordTimeIndex:
 
     def client_ids(self) -> list[str]:
         return [row.client_id for row in self.select_marks(REGISTERED_MARK)]
+
+    def stream_version(self, stream: str) -> int:
+        """How many events the aggregate `stream` has (0: none)."""
+        rows = self._rows(f"SELECT MAX(originator_version) AS v FROM {self.dialect.events} "
+                          f"WHERE originator_id = {self.dialect.param}", [stream])
+        return rows[0]["v"] or 0
 
     # --- stores written with one index row per event --------------------------------------
 

@@ -85,6 +85,43 @@ def test_reapplying_commands_with_their_ids_is_a_duplicate_and_records_nothing(l
     assert [(r.event_id, r.type) for r in ledger.recorded_events()] == recorded
 
 
+def batched(ledger, *commands: dict[str, Any], batch_size: int = 500) -> list[Outcome]:
+    return list(apply_lines(ledger, [json.dumps(c) for c in commands], "tester", batch_size=batch_size))
+
+
+@pytest.mark.parametrize("batch_size", [3, 500])
+def test_a_batch_recognises_every_kind_of_repeat_without_reading_receipts_first(ledger, batch_size):
+    """`apply` assumes command_ids are new and does not read their receipts up front. A
+    repeat must still get exactly its one-at-a-time outcome: a duplicate (also where the
+    command would now be refused, or within the same batch), or a refusal naming command_id
+    for other content; new commands around them are applied, and repeats record nothing."""
+    engineer = {"command": "AssignEngineer", "command_id": "n1", "client_id": CLIENT, "engineer": "petrov",
+                "at": "2025-02-01T10:00"}
+    earlier = {**engineer, "command_id": "n0", "engineer": "ivanov"}
+    applied(ledger, *SCENARIO[:6], earlier)
+    recorded = event_count(ledger)
+    outcomes = batched(ledger,
+                       SCENARIO[6],                      # new
+                       earlier,                          # applied before; would be accepted again
+                       SCENARIO[2],                      # applied before; would now be refused
+                       {**SCENARIO[4], "at": "2025-01-16T10:00"},  # applied before, other content
+                       engineer,                         # new, and accepted again if re-run
+                       SCENARIO[3],                      # applied before
+                       engineer,                         # repeated within the batch
+                       {**engineer, "engineer": "sidorov"},  # same id, other content, same batch
+                       SCENARIO[7],                      # new
+                       batch_size=batch_size)
+    assert [(o.status, o.command_id) for o in outcomes] == [
+        ("applied", "c7"), ("duplicate", "n0"), ("duplicate", "c3"), ("rejected", "c5"), ("applied", "n1"),
+        ("duplicate", "c4"), ("duplicate", "n1"), ("rejected", "n1"), ("applied", "c8")]
+    assert all(outcomes[i].error.startswith("command_id:") for i in (3, 7))
+    assert event_types(ledger, CLIENT).count("EngineerAssigned") == 2
+    # c7, c8 and n1 with their receipts, and the invoice: nothing for the repeats
+    assert event_count(ledger) == recorded + 2 + 2 + 2
+    assert batched(ledger, *SCENARIO) == [Outcome("duplicate", c["command_id"], None) for c in SCENARIO]
+    assert event_count(ledger) == recorded + 6
+
+
 def test_a_duplicate_is_recognised_even_when_the_command_would_now_be_refused(ledger):
     """Re-sending an applied RegisterClient is a duplicate, not "client already registered"."""
     applied(ledger, SCENARIO[2])

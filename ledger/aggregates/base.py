@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from functools import singledispatchmethod
 from typing import Any, Self
 
 from eventsourcing.domain import BaseAggregate
+from eventsourcing.utils import get_topic
 
 from ledger.errors import InvalidCommandError
 from ledger.events import LedgerCreated, LedgerEvent
@@ -25,12 +27,23 @@ class LedgerAggregate(BaseAggregate[str]):
     def stream_for(cls, key: str) -> str:
         return f"{cls.stream_prefix}/{key}"
 
+    # `_start` and `_record` do what the library's `_create` and `trigger_event` do for
+    # these aggregates (ids given, no explicit topics), without their generic keyword
+    # handling: they run for every event a command produces.
+
     @classmethod
     def _start(cls, event_class: type[LedgerCreated], key: str, **fields: Any) -> Self:
-        return cls._create(event_class, id=cls.stream_for(key), **fields)
+        created = event_class(originator_id=cls.stream_for(key), originator_version=cls.INITIAL_VERSION,
+                              timestamp=event_class.create_timestamp(), originator_topic=_topic(cls), **fields)
+        aggregate: Self = created.mutate(None)
+        aggregate.pending_events.append(created)
+        return aggregate
 
     def _record(self, event_class: type[LedgerEvent], **fields: Any) -> None:
-        self.trigger_event(event_class, client_id=self.client_id, **fields)
+        event = event_class(originator_id=self.id, originator_version=self.version + 1,
+                            timestamp=event_class.create_timestamp(), client_id=self.client_id, **fields)
+        event.mutate(self)
+        self.pending_events.append(event)
 
     @singledispatchmethod
     def when(self, event: LedgerEvent) -> None:
@@ -59,3 +72,8 @@ def require_not_before(at: datetime, earliest: datetime, *, field: str, what: st
 
 
 _dispatch = LedgerAggregate.__dict__["when"].dispatcher.dispatch
+
+
+@functools.cache
+def _topic(cls: type) -> str:
+    return get_topic(cls)
