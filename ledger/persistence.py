@@ -185,7 +185,6 @@ class IndexQuery:
     clients: Sequence[str] | None = None
     stream: str | None = None
     streams: Sequence[str] | None = None
-    stream_prefix: str | None = None  # e.g. "invoice/"
     recorded_after: datetime | None = None
     recorded_lte: datetime | None = None
 
@@ -331,12 +330,7 @@ class RecordTimeIndex:
             condition, values = d.one_of("client_id", clients)
             owned = f"SELECT originator_id FROM {d.marks} WHERE mark = {d.param} AND {condition}"
             params += [STREAM_MARK, *values]
-            if query.stream_prefix is not None:
-                owned += f" AND originator_id LIKE {d.param}"
-                params.append(query.stream_prefix + "%")
             where.append(d.in_query("e.originator_id", owned))
-        elif query.stream_prefix is not None:
-            raise ValueError("stream_prefix selects among a client's aggregates: give client_id or clients")
         # Given aggregates or clients, their events are found by the events table's key;
         # "+ 0" keeps the planner from scanning the position index across every client's
         # events instead (it cannot tell how narrow the range is before running).
@@ -353,10 +347,14 @@ class RecordTimeIndex:
         return [IndexRow(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"],
                          d.from_time(r["recorded_at"]), bytes(r["state"])) for r in self._rows(statement, params)]
 
-    def select_marks(self, mark: str, *, clients: Sequence[str] | None = None,
+    def select_marks(self, mark: str | None, *, clients: Sequence[str] | None = None,
                      known_at: datetime | None = None) -> list[MarkRow]:
-        """The aggregates carrying `mark` (of `clients`, and as known at K), in record order."""
-        d, where, params = self.dialect, [f"mark = {self.dialect.param}"], [mark]
+        """The aggregates carrying `mark` (None: any mark) — of `clients`, and as known at K
+        — in record order."""
+        d, where, params = self.dialect, ["1=1"], []
+        if mark is not None:
+            where.append(f"mark = {d.param}")
+            params.append(mark)
         if clients is not None:
             condition, values = d.one_of("client_id", clients)
             where.append(condition)
@@ -467,7 +465,7 @@ class LedgerSQLiteRecorder(RecordTimeIndex, SQLiteApplicationRecorder):
             f"CREATE TABLE IF NOT EXISTS {MARKS_TABLE} ("
             "originator_id TEXT NOT NULL, mark TEXT NOT NULL, client_id TEXT NOT NULL, "
             "notification_id INTEGER NOT NULL, PRIMARY KEY (originator_id, mark)) WITHOUT ROWID",
-            f"CREATE INDEX IF NOT EXISTS {MARKS_TABLE}_client ON {MARKS_TABLE} (mark, client_id)",
+            f"CREATE INDEX IF NOT EXISTS {MARKS_TABLE}_by_client ON {MARKS_TABLE} (client_id, mark)",
         ]
 
     def _insert_events(
@@ -517,7 +515,7 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder):
             param="%s", position="notification_id", sqlite=False,
         )
         names = {"schema": Identifier(schema), "commits": Identifier(COMMITS_TABLE),
-                 "marks": Identifier(MARKS_TABLE), "marks_client": Identifier(f"{MARKS_TABLE}_client")}
+                 "marks": Identifier(MARKS_TABLE), "marks_client": Identifier(f"{MARKS_TABLE}_by_client")}
 
         def sql(text: str) -> Any:
             return SQL(text).format(**names)  # type: ignore[arg-type]
@@ -528,7 +526,7 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder):
             sql("CREATE TABLE IF NOT EXISTS {schema}.{marks} ("
                 "originator_id text NOT NULL, mark text NOT NULL, client_id text NOT NULL, "
                 "notification_id bigint NOT NULL, PRIMARY KEY (originator_id, mark))"),
-            sql("CREATE INDEX IF NOT EXISTS {marks_client} ON {schema}.{marks} (mark, client_id)"),
+            sql("CREATE INDEX IF NOT EXISTS {marks_client} ON {schema}.{marks} (client_id, mark)"),
         ]
         # One statement per transaction, still inside the EXCLUSIVE lock the library takes
         # for inserts: the commit's record time, later than every earlier one, and the
