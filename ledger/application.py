@@ -170,11 +170,10 @@ class SupportLedger(AggregateAccess, Application[str]):
         """Several reads in one transaction (on PostgreSQL: one connection, fewer round trips)."""
         return self.recorder.reading()  # type: ignore[attr-defined, no-any-return]
 
-    def marked(self, mark: str | None, *, clients: list[str] | None = None,
+    def marked(self, mark: str, *, clients: list[str] | None = None,
                known_at: datetime | None = None) -> list[MarkRow]:
-        """The aggregates the record-time index has marked `mark` (`LedgerEvent.index_marks`;
-        None: any mark), of `clients` if given, as known at K, in record order; no payload
-        is read."""
+        """The aggregates the record-time index has marked `mark` (`LedgerEvent.index_marks`),
+        of `clients` if given, as known at K, in record order; no payload is read."""
         return self.recorder.select_marks(  # type: ignore[attr-defined]
             mark, clients=clients, known_at=None if known_at is None else in_moscow(known_at))
 

@@ -185,6 +185,7 @@ class IndexQuery:
     clients: Sequence[str] | None = None
     stream: str | None = None
     streams: Sequence[str] | None = None
+    stream_prefix: str | None = None  # e.g. "invoice/"
     recorded_after: datetime | None = None
     recorded_lte: datetime | None = None
 
@@ -330,7 +331,12 @@ class RecordTimeIndex:
             condition, values = d.one_of("client_id", clients)
             owned = f"SELECT originator_id FROM {d.marks} WHERE mark = {d.param} AND {condition}"
             params += [STREAM_MARK, *values]
+            if query.stream_prefix is not None:
+                owned += f" AND originator_id LIKE {d.param}"
+                params.append(query.stream_prefix + "%")
             where.append(d.in_query("e.originator_id", owned))
+        elif query.stream_prefix is not None:
+            raise ValueError("stream_prefix selects among a client's aggregates: give client_id or clients")
         # Given aggregates or clients, their events are found by the events table's key;
         # "+ 0" keeps the planner from scanning the position index across every client's
         # events instead (it cannot tell how narrow the range is before running).
@@ -347,14 +353,10 @@ class RecordTimeIndex:
         return [IndexRow(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"],
                          d.from_time(r["recorded_at"]), bytes(r["state"])) for r in self._rows(statement, params)]
 
-    def select_marks(self, mark: str | None, *, clients: Sequence[str] | None = None,
+    def select_marks(self, mark: str, *, clients: Sequence[str] | None = None,
                      known_at: datetime | None = None) -> list[MarkRow]:
-        """The aggregates carrying `mark` (None: any mark) — of `clients`, and as known at K
-        — in record order."""
-        d, where, params = self.dialect, ["1=1"], []
-        if mark is not None:
-            where.append(f"mark = {d.param}")
-            params.append(mark)
+        """The aggregates carrying `mark` (of `clients`, and as known at K), in record order."""
+        d, where, params = self.dialect, [f"mark = {self.dialect.param}"], [mark]
         if clients is not None:
             condition, values = d.one_of("client_id", clients)
             where.append(condition)

@@ -20,7 +20,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.aggregates import Catalog, Client, Invoice, Subscription
 from ledger.application import RecordedEvent, SupportLedger
-from ledger.events import STREAM_MARK, BugConfirmed, BugRejected, TicketClassified, TicketOpened, work_mark
+from ledger.events import BugConfirmed, BugRejected, TicketClassified, TicketOpened, work_mark
 from ledger.persistence import IndexQuery
 from ledger.timeutil import parse_period, period_bounds, start_of_day
 from projections.knowledge import ClientKnowledge, fold, knowledge_of, unknown_client
@@ -28,7 +28,6 @@ from projections.knowledge import ClientKnowledge, fold, knowledge_of, unknown_c
 # Events that change how all of a ticket's work is billed, whatever their own valid time.
 TICKET_WIDE = (TicketOpened, TicketClassified, BugConfirmed, BugRejected)
 TICKET_WIDE_TOPICS = frozenset(get_topic(cls) for cls in TICKET_WIDE)
-WORK = work_mark("")  # the prefix of the "work in period P" marks
 
 
 Facts = dict[str, list[tuple[datetime, datetime, str]]]  # client -> (record time, valid time, topic)
@@ -104,22 +103,21 @@ def facts_of(events: Iterable[RecordedEvent]) -> Iterator[tuple[datetime, dateti
 
 
 def _knowledge_of(ledger, clients, period, known_at, catalog, catalog_events, late) -> list[ClientKnowledge]:
-    marks = ledger.marked(None, clients=clients, known_at=known_at)  # every mark of their aggregates
-    invoices = [m.originator_id for m in marks
-                if m.mark == STREAM_MARK and m.originator_id.startswith(f"{Invoice.stream_prefix}/")]
-    streams = [s for c in clients for s in (Client.stream_for(c), Subscription.stream_for(c))] + invoices
+    streams = [s for c in clients for s in (Client.stream_for(c), Subscription.stream_for(c))]
     own = _by_client(ledger.recorded_events(IndexQuery(streams=streams), known_at=known_at))
-    folded = {c: fold(own.get(c, [])) for c in clients}
+    invoices = _by_client(ledger.recorded_events(
+        IndexQuery(stream_prefix=f"{Invoice.stream_prefix}/", clients=clients), known_at=known_at))
+    folded = {c: fold([*own.get(c, []), *invoices.get(c, [])]) for c in clients}
     for client_id in clients:
         if Client.stream_for(client_id) not in folded[client_id]:
             raise unknown_client(client_id, known_at)
     windows = _periods_to_compute(clients, period, folded, catalog_events, late)
-    ticket_streams = {m.originator_id for m in marks
-                      if m.mark.startswith(WORK) and m.mark.removeprefix(WORK) in windows[m.client_id]}
+    ticket_streams = _tickets_with_work(ledger, clients, windows, known_at)
     tickets = _by_client(ledger.recorded_events(IndexQuery(streams=sorted(ticket_streams)), known_at=known_at))
     knowledge = []
     for client_id in clients:
-        events = sorted([*own.get(client_id, []), *tickets.get(client_id, [])], key=lambda e: e.notification_id)
+        events = sorted([*own.get(client_id, []), *invoices.get(client_id, []), *tickets.get(client_id, [])],
+                        key=lambda e: e.notification_id)
         aggregates = {**folded[client_id], **fold(tickets.get(client_id, []))}
         knowledge.append(knowledge_of(client_id, known_at, aggregates, events, catalog, catalog_events))
     return knowledge
@@ -139,6 +137,15 @@ def _periods_to_compute(clients, period, folded, catalog_events, late) -> dict[s
                    if may_change(q, issued[c][q].known_at, [*facts.get(c, []), *late_catalog])}
         windows[c] = {period, *changed}
     return windows
+
+
+def _tickets_with_work(ledger, clients, windows, known_at) -> set[str]:
+    wanted = set(clients)
+    streams = set()
+    for window in sorted({p for periods in windows.values() for p in periods}):
+        rows = ledger.marked(work_mark(window), clients=clients, known_at=known_at)
+        streams |= {r.originator_id for r in rows if r.client_id in wanted and window in windows[r.client_id]}
+    return streams
 
 
 def _issued(aggregates: dict[str, Any]) -> dict[str, Invoice]:
