@@ -5,8 +5,8 @@ Three things here go beyond the eventsourcing library's defaults:
 - `LedgerMapper` stores pydantic events as JSON of their fields and rebuilds them through
   pydantic validation, running the `upcast_vN_vN+1` chain of the event class first. The
   library's own snapshots (dataclasses) keep the library's encoding.
-- The recorders keep a **record-time index** in the same transaction as the events, small
-  enough to cost next to nothing per event:
+- The recorders keep a **record-time index** in the same transaction as the events, with
+  no row per event:
   - `ledger_commits`: one row per transaction, its last notification id and its **record
     time**, stamped by the store while it holds the write lock. Record times therefore
     increase in commit order, so "recorded at or before K" is "notification id up to
