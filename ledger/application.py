@@ -134,12 +134,11 @@ class SupportLedger(AggregateAccess, Application[str]):
         if self._saved >= self._statistics_at:
             # A bulk load outgrows the planner's picture of the tables (autovacuum may be off
             # or behind): without this, PostgreSQL plans "one client's events up to K" for
-            # the small tables it last saw, and that query slows down with every event
-            # saved (measured: at 1M events, apply's time outside saving doubled). Each time
-            # the events this process saved have doubled, the statistics are refreshed;
-            # ANALYZE holds back other writers for its sampling (about 0.2 s at 1M
-            # events), a few times per bulk load. The events are saved already: a failure
-            # here may slow later reads, never undo the save.
+            # the small tables it last saw. Each time the events this process saved have
+            # doubled, the statistics are refreshed; ANALYZE holds back other writers for
+            # its sampling (0.24 s of it on the events table at 1M events), a few times
+            # per bulk load. The events are saved already: a failure here may slow later
+            # reads, never undo the save.
             self._statistics_at = 2 * self._saved
             with contextlib.suppress(PersistenceError):
                 self.refresh_statistics()
