@@ -339,8 +339,13 @@ class TimeLogged(LedgerEvent):
     activity: Activity
     purpose: Purpose | None = None
 
+    @property
+    def work_period(self) -> str:
+        """The period (Moscow month) the work was done in."""
+        return period_of(moscow_date(self.started_at))
+
     def index_marks(self) -> tuple[str, ...]:
-        return (work_mark(period_of(moscow_date(self.started_at))),)
+        return (work_mark(self.work_period),)
 
 
 class TimeCorrected(LedgerEvent):

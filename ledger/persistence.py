@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, unquote, urlparse
 
 from eventsourcing.persistence import (
     DatetimeAsISO,
+    OperationalError,
     DecimalAsStr,
     JSONTranscoder,
     Mapper,
@@ -205,6 +206,7 @@ def _intersection(one: Sequence[str] | None, other: Sequence[str] | None) -> lis
     return [item for item in one if item in kept]
 
 
+UPGRADE_ATTEMPTS = 20  # waits for the write lock (SQLite: 30 s each) while another process upgrades
 _TICK = timedelta(microseconds=1)  # record times strictly increase from one commit to the next
 _CHUNK = 500  # aggregates per statement when reading many by id from SQLite (PostgreSQL: all at once)
 
@@ -401,9 +403,18 @@ class RecordTimeIndex:
         per event. Their record times and marks are rebuilt once, in one transaction: a
         commit per distinct record time, and the marks each event carries (read through
         the mapper, so upcasters apply). The old table is left as it was."""
+        d, waited = self.dialect, None
+        for _attempt in range(UPGRADE_ATTEMPTS):
+            if not self._has_per_event_index() or self._rows(f"SELECT 1 FROM {d.commits} LIMIT 1", []):
+                return False
+            try:
+                return self._upgrade(mapper)
+            except OperationalError as error:  # SQLite's lock timed out: another process upgrades
+                waited = error
+        raise OperationalError(f"the store's upgrade did not finish after {UPGRADE_ATTEMPTS} attempts") from waited
+
+    def _upgrade(self, mapper: LedgerMapper) -> bool:
         d = self.dialect
-        if not self._has_per_event_index() or self._rows(f"SELECT 1 FROM {d.commits} LIMIT 1", []):
-            return False
         with self.datastore.transaction(commit=True) as cursor:
             if not self._lock_for_upgrade(cursor):
                 return False  # another process has done it meanwhile
@@ -629,6 +640,9 @@ def environment_for(url: str) -> dict[str, str]:
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_SCHEMA": schema,
             "POSTGRES_CONNECT_TIMEOUT": "5",
+            # The library ends a session idle in a transaction after 5 s. A read transaction
+            # (`RecordTimeIndex.reading`) may decode a long history between statements.
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
             "APPLICATION_RECORDER_TOPIC": get_topic(LedgerPostgresRecorder),
         }
     raise InvalidCommandError(

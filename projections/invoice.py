@@ -27,7 +27,7 @@ from typing import Any
 from ledger.aggregates import Ticket
 from ledger.application import RecordedEvent, SupportLedger
 from ledger.errors import RuleViolationError
-from ledger.events import PriceListPublished, VersionReleased
+from ledger.events import PriceListPublished, TimeLogged, VersionReleased
 from ledger.rules.coverage import days_covered, fee_days
 from ledger.rules.prices import price_list_in_force, prorated_amount, standard_amount
 from ledger.rules.rounding import billed_minutes
@@ -42,6 +42,7 @@ from projections.period_knowledge import (
     periods_landing_on,
 )
 
+TICKETS = Ticket.stream_for("")  # "ticket/": the prefix of every ticket's stream
 FREE_GRANT_RULES = {"first_month": "R-PTP-6", "pilot": "R-PTP-7"}
 FREE_GRANT_NAMES = {"first_month": "free first month after the licence key handover", "pilot": "pilot project"}
 
@@ -259,6 +260,19 @@ def adjustment_lines(knowledge: ClientKnowledge, period: str, index: EventIndex)
     return lines
 
 
+def _bearing_on_period(knowledge: ClientKnowledge, period: str) -> list[RecordedEvent]:
+    """What may bear on a line of `period` that no longer exists (I-9): the facts valid before
+    the period ends, or reclassifying a ticket, of the client's own aggregates, the catalog,
+    and the tickets with work logged in the period (no other ticket makes a line in it)."""
+    _, following = period_bounds(period)
+    end = start_of_day(following)
+    worked = {e.event.originator_id for e in knowledge.events
+              if isinstance(e.event, TimeLogged) and e.event.work_period == period}
+    return [e for e in [*knowledge.events, *knowledge.catalog_events]
+            if (not e.event.originator_id.startswith(TICKETS) or e.event.originator_id in worked)
+            and (e.event.valid_at < end or isinstance(e.event, TICKET_WIDE))]
+
+
 def _adjustments_for(knowledge: ClientKnowledge, earlier: str, invoice, index: EventIndex) -> list[dict[str, Any]]:
     now = compute_period(knowledge, earlier, index)
     current = {line["key"]: line for line in now.lines}
@@ -268,7 +282,6 @@ def _adjustments_for(knowledge: ClientKnowledge, earlier: str, invoice, index: E
         for line in later.lines:
             if line["kind"] == "adjustment" and line.get("adjusts_period") == earlier:
                 adjusted[line["adjusts_key"]] += Decimal(line["amount"])
-    _, following = period_bounds(earlier)
     lines = []
     for key in sorted(set(current) | set(billed) | set(adjusted)):
         now_amount = Decimal(current[key]["amount"]) if key in current else Decimal("0.00")
@@ -277,10 +290,7 @@ def _adjustments_for(knowledge: ClientKnowledge, earlier: str, invoice, index: E
         if not delta:
             continue
         reference = current.get(key) or billed.get(key)  # None: only adjusted before
-        bearing = now.bearing.get(key) or [
-            e for e in [*knowledge.events, *knowledge.catalog_events]
-            if e.event.valid_at < start_of_day(following) or isinstance(e.event, TICKET_WIDE)
-        ]
+        bearing = now.bearing.get(key) or _bearing_on_period(knowledge, earlier)
         causes = [e for e in bearing if e.recorded_at > invoice.known_at]
         description = reference["description"] if reference else key
         lines.append({

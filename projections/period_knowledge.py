@@ -66,10 +66,11 @@ def knowledge_for_period(ledger: SupportLedger, clients: list[str], period: str,
                          late: LateFacts | None = None) -> list[ClientKnowledge]:
     """What each client's invoice for `period` needs, as known at K, in the order given.
     A client not registered as known at K is refused (NotFoundError). Bulk runs pass one
-    `LateFacts(bulk=True)` for all their chunks of clients."""
-    with ledger.reading():
-        return _knowledge_of(ledger, clients, period, known_at, catalog, catalog_events,
-                             late or LateFacts(ledger, known_at))
+    `LateFacts(bulk=True)` for all their chunks of clients. (A one-client caller may wrap
+    this in `ledger.reading()`; a chunk of clients does seconds of Python work between its
+    reads, which should not hold a transaction open.)"""
+    return _knowledge_of(ledger, clients, period, known_at, catalog, catalog_events,
+                         late or LateFacts(ledger, known_at))
 
 
 def _earliest_unissued_after(period: str, issued: set[str]) -> str:

@@ -4,6 +4,8 @@ record-time index, and the database URLs of CONTRACT.md."""
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -362,6 +364,28 @@ def test_the_index_marks_each_aggregate_once_from_its_first_event_as_known_at_k(
     assert before == ledger.recorded_events()[:-1]  # only the April entry came after
 
 
+def make_it_a_store_with_the_per_event_index(ledger) -> None:
+    """Turn the ledger's store into one as written before `ledger_commits` existed: the old
+    table, as that version created it and filled it, and no commits or marks."""
+    d = ledger.recorder.dialect
+    old = "ledger_event_index" if d.sqlite else d.events.replace("supportledger_events", "ledger_event_index")
+    p = d.param
+    recorded = ledger.recorded_events()
+    with ledger.recorder.datastore.transaction(commit=True) as cursor:
+        cursor.execute(
+            f"CREATE TABLE {old} (notification_id BIGINT PRIMARY KEY, originator_id TEXT NOT NULL, "
+            f"originator_version BIGINT NOT NULL, topic TEXT NOT NULL, client_id TEXT, "
+            f"valid_at {'TEXT' if d.sqlite else 'timestamptz'} NOT NULL, "
+            f"recorded_at {'TEXT' if d.sqlite else 'timestamptz'} NOT NULL, actor TEXT, command_id TEXT)")
+        for r in recorded:
+            cursor.execute(f"INSERT INTO {old} VALUES ({','.join([p] * 9)})", [
+                r.notification_id, r.event.originator_id, r.event.originator_version, get_topic(type(r.event)),
+                r.event.client_id, d.time(r.event.valid_at), d.time(r.recorded_at), r.event.actor,
+                r.event.command_id])
+        cursor.execute(f"DELETE FROM {d.commits}")
+        cursor.execute(f"DELETE FROM {d.marks}")
+
+
 def test_a_store_with_the_per_event_index_gets_its_record_times_and_marks_on_opening(ledger, db_url):
     """Stores written before `ledger_commits` kept a `ledger_event_index` row per event.
     Opened now, they answer exactly as before: same events, same record times (I-9),
@@ -369,28 +393,33 @@ def test_a_store_with_the_per_event_index_gets_its_record_times_and_marks_on_ope
     applied(ledger, *EVERY_COMMAND)
     before = ledger.recorded_events()
     marks = {mark: ledger.marked(mark) for mark in (STREAM_MARK, REGISTERED_MARK, work_mark("2025-03"))}
-    d = ledger.recorder.dialect
-    old = "ledger_event_index" if d.sqlite else d.events.replace("supportledger_events", "ledger_event_index")
-    p = d.param
-    with ledger.recorder.datastore.transaction(commit=True) as cursor:
-        cursor.execute(  # the old table, as that version created it
-            f"CREATE TABLE {old} (notification_id BIGINT PRIMARY KEY, originator_id TEXT NOT NULL, "
-            f"originator_version BIGINT NOT NULL, topic TEXT NOT NULL, client_id TEXT, "
-            f"valid_at {'TEXT' if d.sqlite else 'timestamptz'} NOT NULL, "
-            f"recorded_at {'TEXT' if d.sqlite else 'timestamptz'} NOT NULL, actor TEXT, command_id TEXT)")
-        for r in before:
-            cursor.execute(f"INSERT INTO {old} VALUES ({','.join([p] * 9)})", [
-                r.notification_id, r.event.originator_id, r.event.originator_version, get_topic(type(r.event)),
-                r.event.client_id, d.time(r.event.valid_at), d.time(r.recorded_at), r.event.actor,
-                r.event.command_id])
-        cursor.execute(f"DELETE FROM {d.commits}")
-        cursor.execute(f"DELETE FROM {d.marks}")
+    make_it_a_store_with_the_per_event_index(ledger)
     assert ledger.recorded_events(known_at=before[-1].recorded_at) == []  # nothing known without them
 
     with SupportLedger(db_url) as reopened:
         assert reopened.recorded_events() == before
         assert {mark: reopened.marked(mark) for mark in marks} == marks
         assert reopened.recorder.adopt_per_event_index(reopened.mapper) is False  # once only
+
+
+def test_opening_an_old_store_waits_while_another_process_holds_the_write_lock(tmp_path):
+    """Another process upgrading a large old store holds SQLite's write lock for longer than
+    the lock timeout: opening waits for it and tries again, instead of failing."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with SupportLedger(url) as ledger:
+        applied(ledger, *EVERY_COMMAND)
+        before = ledger.recorded_events()
+        make_it_a_store_with_the_per_event_index(ledger)
+    holder = sqlite3.connect(tmp_path / "old.db", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # the write lock, as an upgrade in progress holds it
+    releaser = threading.Timer(1.5, holder.execute, ["COMMIT"])
+    releaser.start()
+    try:
+        with SupportLedger(url, env={"SQLITE_LOCK_TIMEOUT": "1"}) as reopened:
+            assert reopened.recorded_events() == before
+    finally:
+        releaser.join()
+        holder.close()
 
 
 def test_the_ledger_keeps_its_tables_where_the_url_says(ledger, db_url):

@@ -99,6 +99,36 @@ def test_month_end_in_small_chunks_equals_a_full_replay(ledger, monkeypatch):
     assert widened == own and len(own) > 3
 
 
+def test_an_adjustment_for_a_vanished_line_cites_the_same_events_on_every_path(ledger):
+    """I-9: a price list published late for January splits an issued priority-fee line, so
+    the billed line's key no longer exists and its adjustment cites what bears on January.
+    A ticket opened late without work in January cannot bear on it: the replay of the whole
+    record, the one-client path and month-end must cite the same events."""
+    product = "RegionSoft CRM"
+    commands = [
+        {"command": "ReleaseVersion", "product": product, "version": "9.0", "released_on": "2024-06-01"},
+        {"command": "PublishPriceList", "effective_from": "2025-01-01", "norm_hour": "1500.00",
+         "priority_month": "30000.00"},
+        {"command": "RegisterClient", "client_id": "acme", "name": "Acme", "at": "2025-01-10T09:00"},
+        {"command": "SubscribePriority", "client_id": "acme", "subscription_id": "S1", "at": "2025-01-15T00:00"},
+        {"command": "IssueInvoice", "client_id": "acme", "period": "2025-01", "at": "2025-02-01T10:00"},
+        # recorded after January was issued:
+        {"command": "PublishPriceList", "effective_from": "2025-01-12", "norm_hour": "1600.00",
+         "priority_month": "31000.00"},
+        {"command": "OpenTicket", "ticket_id": "T9", "client_id": "acme", "at": "2025-01-20T11:00",
+         "channel": "phone", "subject": "late", "category": "question", "product": product, "version": "9.0"},
+    ]
+    assert all(o.status == "applied" for o in apply_lines(ledger, map(json.dumps, commands), "tester"))
+    recorded = ledger.recorded_events()
+    known_at = recorded[-1].recorded_at
+    replayed = invoice_of(replayed_knowledge(fold(recorded), recorded, "acme", known_at), "2025-02")
+    adjustments = [line for line in replayed["lines"] if line["kind"] == "adjustment"]
+    late_price_list = next(r.event_id for r in reversed(recorded) if r.type == "PriceListPublished")
+    assert len(adjustments) == 2 and all(line["events"] == [late_price_list] for line in adjustments)
+    assert invoice(ledger, "acme", "2025-02", known_at) == replayed
+    assert invoices_for_period(ledger, "2025-02", known_at) == [replayed]
+
+
 def _next_unissued(client_id: str, period: str, issued: set[tuple[str, str]]) -> str:
     following = period_bounds(period)[1]
     while (client_id, period_of(following)) in issued:
