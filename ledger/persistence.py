@@ -269,6 +269,10 @@ class Dialect:
                 "ORDER BY c.notification_id LIMIT 1)")
 
 
+def _stored_event(row: Any) -> StoredEvent:
+    return StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
+
+
 class RecordTimeIndex:
     """The index's queries, the same for both stores (each recorder gives its `Dialect`).
     Each query is one statement; `reading()` runs several in one transaction."""
@@ -308,8 +312,7 @@ class RecordTimeIndex:
         d, found = self.dialect, []
         for start in range(0, len(streams), d.chunk):
             where, params = d.one_of("originator_id", streams[start : start + d.chunk])
-            found += [StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
-                      for r in self._rows(f"SELECT * FROM {d.events} WHERE {where} "
+            found += [_stored_event(r) for r in self._rows(f"SELECT * FROM {d.events} WHERE {where} "
                                           "ORDER BY originator_id, originator_version", params)]
         return found
 
@@ -383,8 +386,7 @@ class RecordTimeIndex:
             f"ON m.originator_id = e.originator_id AND m.mark = {d.param} "
             f"WHERE e.{d.position} > {d.param} AND e.{d.position} <= {d.param}"
         )
-        return [(r["client_id"], StoredEvent(r["originator_id"], r["originator_version"], r["topic"],
-                                             bytes(r["state"])), d.from_time(r["recorded_at"]))
+        return [(r["client_id"], _stored_event(r), d.from_time(r["recorded_at"]))
                 for r in self._rows(statement, [STREAM_MARK, first, last])]
 
     def client_ids(self) -> list[str]:
@@ -395,6 +397,10 @@ class RecordTimeIndex:
         rows = self._rows(f"SELECT MAX(originator_version) AS v FROM {self.dialect.events} "
                           f"WHERE originator_id = {self.dialect.param}", [stream])
         return rows[0]["v"] or 0
+
+    def last_recorded_at(self) -> datetime | None:
+        rows = self._rows(f"SELECT recorded_at FROM {self.dialect.commits} ORDER BY notification_id DESC LIMIT 1", [])
+        return self.dialect.from_time(rows[0]["recorded_at"]) if rows else None
 
     # --- stores written with one index row per event --------------------------------------
 
@@ -416,7 +422,9 @@ class RecordTimeIndex:
     def _upgrade(self, mapper: LedgerMapper) -> bool:
         d = self.dialect
         with self.datastore.transaction(commit=True) as cursor:
-            if not self._lock_for_upgrade(cursor):
+            self._lock_for_upgrade(cursor)
+            cursor.execute(f"SELECT 1 FROM {d.commits} LIMIT 1")
+            if cursor.fetchone() is not None:
                 return False  # another process has done it meanwhile
             cursor.execute(f"INSERT INTO {d.commits} SELECT MAX(notification_id), recorded_at "
                            f"FROM {self._old_index} GROUP BY recorded_at")
@@ -428,8 +436,7 @@ class RecordTimeIndex:
                 page = cursor.fetchall()
                 if not page:
                     return True
-                stored = [mapper.to_stored_event(mapper.to_domain_event(StoredEvent(
-                    r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"])))) for r in page]
+                stored = [mapper.to_stored_event(mapper.to_domain_event(_stored_event(r))) for r in page]
                 if marks := _mark_rows(stored, [r["n"] for r in page]):
                     self._insert_marks(cursor, marks)
                 last = page[-1]["n"]
@@ -441,16 +448,12 @@ class RecordTimeIndex:
     def _has_per_event_index(self) -> bool:
         raise NotImplementedError
 
-    def _lock_for_upgrade(self, cursor: Any) -> bool:
-        """Take the store's write lock; False if the record times are there already."""
+    def _lock_for_upgrade(self, cursor: Any) -> None:
+        """Take the store's write lock, as writers do, until the transaction ends."""
         raise NotImplementedError
 
     def _insert_marks(self, cursor: Any, marks: list[tuple[str, str, str, int]]) -> None:
         raise NotImplementedError
-
-    def last_recorded_at(self) -> datetime | None:
-        rows = self._rows(f"SELECT recorded_at FROM {self.dialect.commits} ORDER BY notification_id DESC LIMIT 1", [])
-        return self.dialect.from_time(rows[0]["recorded_at"]) if rows else None
 
 
 def _sqlite_time(instant: datetime) -> str:
@@ -506,10 +509,8 @@ class LedgerSQLiteRecorder(RecordTimeIndex, SQLiteApplicationRecorder):
     def _has_per_event_index(self) -> bool:
         return bool(self._rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [OLD_INDEX_TABLE]))
 
-    def _lock_for_upgrade(self, cursor: Any) -> bool:
-        cursor.execute(f"DELETE FROM {COMMITS_TABLE} WHERE 0")  # takes SQLite's write lock
-        cursor.execute(f"SELECT 1 FROM {COMMITS_TABLE} LIMIT 1")
-        return cursor.fetchone() is None
+    def _lock_for_upgrade(self, cursor: Any) -> None:
+        cursor.execute(f"DELETE FROM {COMMITS_TABLE} WHERE 0")  # a write: takes SQLite's write lock
 
     def refresh_statistics(self) -> None:
         """Nothing to do: SQLite picks the right indexes for these queries without statistics."""
@@ -541,16 +542,16 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder):
                 "notification_id bigint NOT NULL, PRIMARY KEY (originator_id, mark))"),
             sql("CREATE INDEX IF NOT EXISTS {marks_client} ON {schema}.{marks} (client_id, mark)"),
         ]
+        # Marks go as one JSON array (psycopg's array dumping costs about 9 µs a row).
+        self._insert_marks_statement = (
+            f"INSERT INTO {self.dialect.marks} SELECT x->>0, x->>1, x->>2, (x->>3)::bigint "
+            "FROM json_array_elements(%s::json) AS x ON CONFLICT DO NOTHING")
         # One statement per transaction, still inside the EXCLUSIVE lock the library takes
-        # for inserts: the commit's record time, later than every earlier one, and the
-        # marks as one JSON array (psycopg's array dumping costs about 9 µs a row).
-        self._insert_index = sql(
-            "WITH recorded AS (INSERT INTO {schema}.{commits} SELECT %s, GREATEST(clock_timestamp(), "
-            "(SELECT recorded_at + interval '1 microsecond' FROM {schema}.{commits} "
-            "ORDER BY notification_id DESC LIMIT 1))) "
-            "INSERT INTO {schema}.{marks} SELECT x->>0, x->>1, x->>2, (x->>3)::bigint "
-            "FROM json_array_elements(%s::json) AS x ON CONFLICT DO NOTHING"
-        )
+        # for inserts: the commit's record time, later than every earlier one, and the marks.
+        self._insert_index = (
+            f"WITH recorded AS (INSERT INTO {self.dialect.commits} SELECT %s, GREATEST(clock_timestamp(), "
+            f"(SELECT recorded_at + interval '1 microsecond' FROM {self.dialect.commits} "
+            "ORDER BY notification_id DESC LIMIT 1))) " + self._insert_marks_statement)
 
     def _create_table(self, curs: Cursor[DictRow]) -> None:
         # Two processes opening a new store at once would race on CREATE OR REPLACE
@@ -568,8 +569,7 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder):
         return notification_ids
 
     def _insert_marks(self, cursor: Any, marks: list[tuple[str, str, str, int]]) -> None:
-        cursor.execute(f"INSERT INTO {self.dialect.marks} SELECT x->>0, x->>1, x->>2, (x->>3)::bigint "
-                       "FROM json_array_elements(%s::json) AS x ON CONFLICT DO NOTHING", [json.dumps(marks)])
+        cursor.execute(self._insert_marks_statement, [json.dumps(marks)])
 
     @property
     def _old_index(self) -> str:
@@ -578,10 +578,8 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder):
     def _has_per_event_index(self) -> bool:
         return self._rows("SELECT to_regclass(%s) IS NOT NULL AS found", [self._old_index])[0]["found"]
 
-    def _lock_for_upgrade(self, cursor: Any) -> bool:
-        cursor.execute(f"LOCK TABLE {self.dialect.events} IN EXCLUSIVE MODE")  # as writers do
-        cursor.execute(f"SELECT 1 FROM {self.dialect.commits} LIMIT 1")
-        return cursor.fetchone() is None
+    def _lock_for_upgrade(self, cursor: Any) -> None:
+        cursor.execute(f"LOCK TABLE {self.dialect.events} IN EXCLUSIVE MODE")
 
     def refresh_statistics(self) -> None:
         """ANALYZE the ledger's tables: after a bulk load the planner may misjudge them

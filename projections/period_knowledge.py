@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from eventsourcing.utils import get_topic
@@ -22,7 +22,7 @@ from ledger.aggregates import Catalog, Client, Invoice, Subscription
 from ledger.application import RecordedEvent, SupportLedger
 from ledger.events import BugConfirmed, BugRejected, TicketClassified, TicketOpened, work_mark
 from ledger.persistence import IndexQuery
-from ledger.timeutil import parse_period, period_bounds, start_of_day
+from ledger.timeutil import parse_period, period_bounds, period_of, start_of_day
 from projections.knowledge import ClientKnowledge, fold, knowledge_of, unknown_client
 
 # Events that change how all of a ticket's work is billed, whatever their own valid time.
@@ -77,7 +77,7 @@ def _earliest_unissued_after(period: str, issued: set[str]) -> str:
     year, month = parse_period(period)
     while True:
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        candidate = f"{year:04d}-{month:02d}"
+        candidate = period_of(date(year, month, 1))
         if candidate not in issued:
             return candidate
 

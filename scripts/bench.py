@@ -63,7 +63,7 @@ from commands.bus import apply_lines  # noqa: E402
 from ledger.application import SupportLedger  # noqa: E402
 from ledger.events import STREAM_MARK, work_mark  # noqa: E402
 from ledger.persistence import COMMITS_TABLE, MARKS_TABLE, _from_sqlite_time, environment_for  # noqa: E402
-from ledger.timeutil import in_moscow, utc_now  # noqa: E402
+from ledger.timeutil import in_moscow, moscow_date, period_of, utc_now  # noqa: E402
 from projections.invoice import invoice, invoice_of  # noqa: E402
 from projections.knowledge import fold, replayed_knowledge  # noqa: E402
 from projections.month_end import invoices_for_period  # noqa: E402
@@ -315,7 +315,7 @@ def asof_phase(url: str, sql: Sql) -> dict[str, Any]:
         if chosen:
             break
     if chosen is None:  # no billable work known at K: still compare one period
-        period = candidates[0] if candidates else f"{known_at.year:04d}-{known_at.month:02d}"
+        period = candidates[0] if candidates else period_of(moscow_date(known_at))
         started = time.perf_counter()
         chosen = (period, invoice_of(knowledge, period), time.perf_counter() - started)
     period, replayed, invoice_seconds = chosen
