@@ -3,6 +3,7 @@ with its receipt, or nothing — also when another writer gets in first."""
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from commands import models as m
-from commands.bus import Outcome, apply_lines
+from commands.bus import BULK_GC_THRESHOLD, Outcome, apply_lines
 from commands.handlers import HANDLERS
 from ledger.aggregates import Subscription
 from ledger.application import SupportLedger
@@ -120,6 +121,21 @@ def test_a_batch_recognises_every_kind_of_repeat_without_reading_receipts_first(
     assert event_count(ledger) == recorded + 2 + 2 + 2
     assert batched(ledger, *SCENARIO) == [Outcome("duplicate", c["command_id"], None) for c in SCENARIO]
     assert event_count(ledger) == recorded + 6
+
+
+def test_a_bulk_apply_restores_the_garbage_collector_thresholds(ledger):
+    """`apply_lines` collects cycles less often while it runs (commands.bus._bulk_collection)
+    and gives the process its own thresholds back, also when its outcomes are not all read."""
+    before = gc.get_threshold()
+    lines = [json.dumps(c) for c in SCENARIO]
+    running = apply_lines(ledger, lines, "tester", batch_size=2)
+    assert next(running).status == "applied"
+    assert gc.get_threshold() == (BULK_GC_THRESHOLD, *before[1:])
+    running.close()  # abandoned after the first outcome
+    assert gc.get_threshold() == before
+    statuses = [o.status for o in apply_lines(ledger, lines, "tester")]
+    assert statuses == ["duplicate"] * 2 + ["applied"] * (len(lines) - 2)  # the first batch was saved
+    assert gc.get_threshold() == before
 
 
 def test_a_duplicate_is_recognised_even_when_the_command_would_now_be_refused(ledger):
