@@ -87,20 +87,25 @@ class IndexedStoredEvent(StoredEvent):
     marks: tuple[str, ...] = ()
 
 
+_IN_ENVELOPE = {"originator_id", "originator_version"}  # stored in their own columns
+
+
 class LedgerMapper(Mapper[str]):
     """Pydantic events <-> stored events, with the upcaster chain on the way back."""
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         if not isinstance(domain_event, LedgerEvent):
             return super().to_stored_event(domain_event)
-        state = domain_event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
+        # The payload is plain JSON, written by pydantic's own serializer (the same values
+        # `model_dump(mode="json")` gives, without building them as Python objects first).
+        state = domain_event.model_dump_json(exclude=_IN_ENVELOPE).encode()
         if domain_event.class_version > 1:
-            state["class_version"] = domain_event.class_version
+            state = b'%s,"class_version":%d}' % (state[:-1], domain_event.class_version)
         return IndexedStoredEvent(
             originator_id=domain_event.originator_id,
             originator_version=domain_event.originator_version,
             topic=get_topic(type(domain_event)),
-            state=self._seal(self.transcoder.encode(state)),
+            state=self._seal(state),
             client_id=domain_event.client_id,
             marks=domain_event.index_marks() if domain_event.client_id is not None else (),
         )
@@ -465,6 +470,15 @@ def _from_sqlite_time(text: str) -> datetime:
     return datetime.fromisoformat(text)  # Python 3.11 reads the trailing Z as UTC
 
 
+# SQLite copies the write-ahead log into the database file (a checkpoint, with an fsync)
+# once the log holds this many pages after a commit; its default is 1000. A batch of 500
+# commands writes events, commits and marks into B-tree pages spread over every index, so
+# at a million events nearly each batch passed 1000 pages and paid a checkpoint: an eighth
+# of a bulk apply. With 10000 pages (about 40 MB of log) a checkpoint writes each hot page
+# once for several batches. Durability is unchanged: every commit still syncs the log.
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+
+
 class LedgerSQLiteRecorder(RecordTimeIndex, SQLiteApplicationRecorder):
     """The library's SQLite recorder, plus the record-time index in the same transaction."""
 
@@ -487,6 +501,7 @@ class LedgerSQLiteRecorder(RecordTimeIndex, SQLiteApplicationRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        c.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")  # per connection; cheap
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
         if notification_ids:
             # The insert above holds SQLite's write lock: no other writer is between the

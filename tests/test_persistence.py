@@ -197,6 +197,8 @@ def test_the_mapper_round_trips_every_event_type_in_memory(ledger):
         assert stored.marks == (event.index_marks() if event.client_id is not None else ())
         state = json.loads(stored.state)  # plain JSON of the fields
         assert ("class_version" in state) == (type(event).class_version > 1)
+        fields = event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
+        assert {k: v for k, v in state.items() if k != "class_version"} == fields
         assert mapper.to_domain_event(stored) == event
         seen.add(type(event).__name__)
     assert seen == concrete_event_classes()
