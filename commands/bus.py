@@ -116,7 +116,7 @@ class WorkingSet(AggregateAccess):
         self._saved_or_accepted: dict[str, int] = {}  # pending events accepted per stream
         self._read: set[str] = set()  # streams the current command read
         self._pending_clients: set[str | None] = set()  # whom the accepted events concern
-        self._read_receipts: list[str] = []  # receipt streams cached until the batch ends
+        self._receipts: list[str] = []  # receipt streams (read or accepted) cached until the batch ends
 
     def find(self, cls: type[A], key: str) -> A | None:
         stream = cls.stream_for(key)
@@ -135,15 +135,16 @@ class WorkingSet(AggregateAccess):
             for stream in wanted:
                 self.cache[stream] = found.get(stream)
                 if stream.startswith(RECEIPTS):
-                    self._read_receipts.append(stream)
+                    self._receipts.append(stream)
 
     def evict(self, keep: int) -> None:
-        """Between batches: forget the receipts read (a command_id is seldom sent twice in
-        one run, and the store answers when it is) and the least recently used aggregates
-        beyond `keep` (none has unsaved events)."""
-        for stream in [s for s in self._read_receipts if s in self.cache]:
-            del self.cache[stream]
-        self._read_receipts.clear()
+        """Between batches: forget the receipts read or written (a command_id is seldom sent
+        twice in one run, and the store answers when it is: see `new_command_ids`), so that
+        the cache holds the aggregates commands read, and forget the least recently used
+        aggregates beyond `keep` (none has unsaved events)."""
+        for stream in self._receipts:
+            self.cache.pop(stream, None)
+        self._receipts.clear()
         for stream in list(itertools.islice(self.cache, max(0, len(self.cache) - keep))):
             if stream not in self._saved_or_accepted:
                 del self.cache[stream]
@@ -154,7 +155,9 @@ class WorkingSet(AggregateAccess):
             already = self._saved_or_accepted.get(aggregate.id, 0)
             added = aggregate.pending_events[already:]
             self.events += added
-            if added and not isinstance(aggregate, CommandReceipt):
+            if isinstance(aggregate, CommandReceipt):
+                self._receipts.append(aggregate.id)
+            elif added:
                 self._pending_clients.add(aggregate.client_id)  # None: the catalog
             self._saved_or_accepted[aggregate.id] = len(aggregate.pending_events)
             self.cache[aggregate.id] = aggregate
@@ -196,7 +199,7 @@ class WorkingSet(AggregateAccess):
         self.events.clear()
         self._saved_or_accepted.clear()
         self._pending_clients.clear()
-        self._read_receipts.clear()
+        self._receipts.clear()
         self._read.clear()
 
     def save(self) -> None:

@@ -83,6 +83,12 @@ CategoryName = Annotated[
 ]
 
 
+# What `json.dumps(content, sort_keys=True, separators=(",", ":"))` writes, without building
+# an encoder per call (json.dumps does whenever an option is given).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+_NOT_CONTENT = {"command_id"}
+
+
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -90,9 +96,8 @@ class Command(BaseModel):
 
     def content_sha256(self) -> str:
         """What makes two sends of a command_id the same command (CONTRACT.md idempotency)."""
-        content = self.model_dump(mode="json", exclude={"command_id"})
-        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        content = self.model_dump(mode="json", exclude=_NOT_CONTENT)
+        return hashlib.sha256(_CANONICAL.encode(content).encode()).hexdigest()
 
 
 # --- the catalog ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ that refused it, and nothing recorded.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from commands.bus import Outcome
+from commands.bus import Outcome, parse_command
 from commands.models import COMMAND_NAMES
 from ledger.events import LedgerEvent
 from tests.support import CONTRACT_COMMANDS, apply, applied, event_count, event_types
@@ -116,6 +117,18 @@ def acme(ledger):
 
 def test_the_bus_knows_every_contract_command():
     assert CONTRACT_COMMANDS <= set(COMMAND_NAMES)
+
+
+def test_the_content_hash_keeps_the_form_stored_receipts_were_written_with():
+    """Receipts keep `content_sha256`; a re-sent command is a duplicate only if it hashes the
+    same (CONTRACT.md idempotency), so the canonical form may never change: the validated
+    fields but command_id, as JSON with sorted keys and no spaces."""
+    command = parse_command({"command": "LogTime", "command_id": "x-1", "ticket_id": " T-1 ", "entry_id": "e1",
+                             "engineer": "ivanov", "started_at": "2025-03-05T10:30", "minutes": 45,
+                             "activity": "analysis"})
+    canonical = ('{"activity":"analysis","command":"LogTime","engineer":"ivanov","entry_id":"e1",'
+                 '"minutes":45,"purpose":null,"started_at":"2025-03-05T10:30:00+03:00","ticket_id":"T-1"}')
+    assert command.content_sha256() == hashlib.sha256(canonical.encode()).hexdigest()
 
 
 # --- happy paths: the catalog ------------------------------------------------------------------
