@@ -9,6 +9,7 @@ that refused it, and nothing recorded.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -16,10 +17,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from commands.bus import Outcome, parse_command
+from commands.bus import Outcome, parse_command, parse_line
+from commands.models import Command
 from commands.models import COMMAND_NAMES
+from ledger.errors import LedgerError
 from ledger.events import LedgerEvent
+from tests.test_persistence import EVERY_COMMAND
 from tests.support import CONTRACT_COMMANDS, apply, applied, event_count, event_types
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -888,3 +894,46 @@ def test_refused_then_fixed_command_applies(acme):
     refused(acme, log("E-2", minutes=0), "minutes")
     applied(acme, log("E-2", minutes=15))
     assert acme.ticket("Q-1").entries["E-2"].minutes == 15
+
+
+# --- parsing a line: pydantic's JSON parser and the step-by-step path agree -----------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False)
+    | st.sampled_from(["", " ", "45", "45.0", "1500.00", "1e3", "2025-03-03", "2025-03-03T12:00",
+                       "2025-03-03T12:00:00Z", "2025-02-30", "T1", " T1 ", "bug", "portal", "analysis",
+                       "2025-03", "2025-13", "\u0416", "0x10"])
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=5,
+)
+
+
+def _step_by_step(line: str) -> Command | None:
+    """The path that names mistakes: json.loads, then the command's model."""
+    try:
+        return parse_command(json.loads(line))
+    except (ValueError, LedgerError):
+        return None
+
+
+@settings(max_examples=600, deadline=None)
+@given(base=st.sampled_from(EVERY_COMMAND), data=st.data())
+def test_a_line_parses_to_the_same_command_on_both_paths(base, data):
+    """`parse_line` tries pydantic's JSON parser first (one pass) and falls back to the
+    step-by-step path only to name a mistake: both must accept exactly the same lines, as
+    the same commands. Fields are replaced, removed or added with arbitrary JSON values."""
+    command = dict(base)
+    for _ in range(data.draw(st.integers(0, 3))):
+        field = data.draw(st.sampled_from([*command, "extra", "command_id"]))
+        if data.draw(st.booleans()) and field in command:
+            del command[field]
+        else:
+            command[field] = data.draw(JSON_VALUES)
+    line = json.dumps(command, ensure_ascii=data.draw(st.booleans()))
+    expected = _step_by_step(line)
+    parsed = parse_line(line)
+    if expected is None:
+        assert isinstance(parsed, Outcome) and parsed.status == "rejected"
+    else:
+        assert parsed == expected and type(parsed) is type(expected)
