@@ -32,6 +32,7 @@ from ledger.aggregates.base import LedgerAggregate
 from ledger.application import A, AggregateAccess, ConcurrentWriteError, SupportLedger
 from ledger.context import recording
 from ledger.errors import DuplicateCommandIdError, InvalidCommandError, LedgerError
+from ledger.events import field_or_none
 
 MAX_ATTEMPTS = 8
 BATCH_SIZE = 500  # commands saved per transaction by apply_lines
@@ -366,10 +367,10 @@ def _streams(command: Command, *, receipts: bool = True) -> list[str]:
     streams = []
     if receipts and command.command_id is not None:
         streams.append(CommandReceipt.stream_for(command.command_id))
-    client_id = getattr(command, "client_id", None)
+    client_id = field_or_none(command, "client_id")
     if client_id is not None:
         streams += [Client.stream_for(client_id), Subscription.stream_for(client_id)]
-    ticket_id = getattr(command, "ticket_id", None)
+    ticket_id = field_or_none(command, "ticket_id")
     if ticket_id is not None:
         streams.append(Ticket.stream_for(ticket_id))
     if isinstance(command, IssueInvoice):

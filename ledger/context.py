@@ -6,8 +6,6 @@ pass the actor along by hand, yet every event carries it as an explicit field.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -21,13 +19,19 @@ class Recording:
 _current: ContextVar[Recording | None] = ContextVar("support_ledger_recording", default=None)
 
 
-@contextmanager
-def recording(actor: str, command_id: str | None = None) -> Iterator[Recording]:
-    token = _current.set(Recording(actor=actor, command_id=command_id))
-    try:
-        yield _current.get()  # type: ignore[misc]
-    finally:
-        _current.reset(token)
+class recording:  # noqa: N801 - used as a function: `with recording(actor, command_id):`
+    """The block in which events are stamped with this actor and command id. (A class, not
+    a generator: it is entered once per command.)"""
+
+    def __init__(self, actor: str, command_id: str | None = None):
+        self._recording = Recording(actor=actor, command_id=command_id)
+
+    def __enter__(self) -> Recording:
+        self._token = _current.set(self._recording)
+        return self._recording
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current.reset(self._token)
 
 
 def current_recording() -> Recording:

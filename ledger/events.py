@@ -85,6 +85,17 @@ class LedgerEvent(BaseModel, CanMutateAggregate[str]):
         return self.model_dump(mode="json", exclude=_ENVELOPE)
 
 
+def has_field(model: BaseModel, name: str) -> bool:
+    """Whether the model has the field `name`: `hasattr` without pydantic's slow path for
+    a missing attribute (this runs for every command and every event an invoice cites)."""
+    return name in model.__dict__
+
+
+def field_or_none(model: BaseModel, name: str) -> Any:
+    """The model's field `name`, or None where it has no such field."""
+    return model.__dict__.get(name)
+
+
 STREAM_MARK = "stream"  # the aggregate exists and concerns the event's client
 REGISTERED_MARK = "registered"  # the aggregate is a registered client
 

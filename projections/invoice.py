@@ -27,7 +27,7 @@ from typing import Any
 from ledger.aggregates import Ticket
 from ledger.application import RecordedEvent, SupportLedger
 from ledger.errors import RuleViolationError
-from ledger.events import PriceListPublished, TimeLogged, VersionReleased
+from ledger.events import PriceListPublished, TimeLogged, VersionReleased, field_or_none, has_field
 from ledger.rules.coverage import days_covered, fee_days
 from ledger.rules.prices import price_list_in_force, prorated_amount, standard_amount
 from ledger.rules.rounding import billed_minutes
@@ -71,11 +71,11 @@ class EventIndex:
         self.releases: dict[tuple[str, str], RecordedEvent] = {}
         for item in knowledge.events:
             self.by_stream[item.event.originator_id].append(item)
-            entry_id = getattr(item.event, "entry_id", None)
+            entry_id = field_or_none(item.event, "entry_id")
             if entry_id is not None:
                 self.by_entry[item.event.originator_id, entry_id].append(item)
-            ref = next((getattr(item.event, name) for name in ("subscription_id", "pilot_id", "license_id")
-                        if item.event.originator_id.startswith("priority/") and hasattr(item.event, name)), None)
+            ref = next((field_or_none(item.event, name) for name in ("subscription_id", "pilot_id", "license_id")
+                        if item.event.originator_id.startswith("priority/") and has_field(item.event, name)), None)
             if ref is not None:
                 self.by_priority_ref[ref].append(item)
         self.coverage_events = [e for ref_events in self.by_priority_ref.values() for e in ref_events]
