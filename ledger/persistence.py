@@ -479,7 +479,17 @@ def _from_sqlite_time(text: str) -> datetime:
 WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 
-class LedgerSQLiteRecorder(RecordTimeIndex, SQLiteApplicationRecorder):
+class CheckpointingSQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, checkpointing every WAL_AUTOCHECKPOINT_PAGES pages."""
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        c.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")  # per connection; cheap
+        return super()._insert_events(c, stored_events, **kwargs)
+
+
+class LedgerSQLiteRecorder(RecordTimeIndex, CheckpointingSQLiteRecorder):
     """The library's SQLite recorder, plus the record-time index in the same transaction."""
 
     def __init__(self, datastore: Any, events_table_name: str = "stored_events"):
@@ -501,7 +511,6 @@ class LedgerSQLiteRecorder(RecordTimeIndex, SQLiteApplicationRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        c.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")  # per connection; cheap
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
         if notification_ids:
             # The insert above holds SQLite's write lock: no other writer is between the
