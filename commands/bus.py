@@ -38,7 +38,7 @@ MAX_ATTEMPTS = 8
 BATCH_SIZE = 500  # commands saved per transaction by apply_lines
 CACHE_LIMIT = 50_000  # aggregates kept between batches (the least recently used go first)
 # Allocations between two young-generation collections during apply_lines (Python's
-# default: 700). See `_bulk_collection`.
+# default: 700). See `bulk_collection`.
 BULK_GC_THRESHOLD = 50_000
 
 Status = Literal["applied", "duplicate", "rejected"]
@@ -292,7 +292,7 @@ def apply_lines(
     saving up to `batch_size` commands per transaction."""
     working = WorkingSet(ledger, new_command_ids=True)
     batch: list[Command | Outcome] = []
-    with _bulk_collection():
+    with bulk_collection():
         for text in lines:
             if not text.strip():
                 continue
@@ -305,7 +305,7 @@ def apply_lines(
 
 
 @contextmanager
-def _bulk_collection() -> Iterator[None]:
+def bulk_collection() -> Iterator[None]:
     """Run the cyclic garbage collector less often while a file of commands is applied.
 
     A batch allocates many short-lived objects (parsed commands, events, rows) and keeps

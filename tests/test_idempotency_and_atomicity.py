@@ -124,7 +124,7 @@ def test_a_batch_recognises_every_kind_of_repeat_without_reading_receipts_first(
 
 
 def test_a_bulk_apply_restores_the_garbage_collector_thresholds(ledger):
-    """`apply_lines` collects cycles less often while it runs (commands.bus._bulk_collection)
+    """`apply_lines` collects cycles less often while it runs (commands.bus.bulk_collection)
     and gives the process its own thresholds back, also when its outcomes are not all read."""
     before = gc.get_threshold()
     lines = [json.dumps(c) for c in SCENARIO]
