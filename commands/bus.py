@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import itertools
 import json
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,8 +87,10 @@ def describe_validation_error(error: ValidationError) -> str:
 def parse_line(text: str) -> Command | Outcome:
     """One line of a command file: the command, or the rejection that names what is wrong."""
     try:
-        # The usual case, in one pass of pydantic's own JSON parser. It accepts exactly what
-        # the steps below accept (tests/test_commands.py); they run only to name a mistake.
+        # The usual case, in one pass of pydantic's own JSON parser. What it accepts, the
+        # steps below accept as the same command; a line it refuses goes through them, to be
+        # accepted after all (a few lines with a duplicate key are) or to have its mistake
+        # named. Either way the outcome is theirs (tests/test_commands.py).
         return COMMAND_ADAPTER.validate_json(text)
     except ValueError:
         pass
@@ -304,23 +307,44 @@ def apply_lines(
         yield from _apply_batch(ledger, working, batch, actor)
 
 
-@contextmanager
-def bulk_collection() -> Iterator[None]:
-    """Run the cyclic garbage collector less often while a file of commands is applied.
+class _BulkCollection:
+    """Run the cyclic garbage collector less often while files of commands are applied.
 
     A batch allocates many short-lived objects (parsed commands, events, rows) and keeps
     many long-lived ones (the cached aggregates). With the default thresholds the collector
     runs every 700 allocations and, as the cache grows, keeps re-scanning it: a fifth of a
     bulk apply's time at 100k events (scripts/bench.py). Reference counting still frees
-    everything that is not in a cycle at once; the thresholds are restored afterwards, even
-    when the caller stops reading outcomes early.
+    everything that is not in a cycle at once.
+
+    Runs may overlap (two threads, or one caller reading two `apply_lines`): the first to
+    start saves the process's thresholds and the last to finish restores them, also when
+    a caller stops reading outcomes early. A process that turned automatic collection off
+    (threshold 0), or set a higher threshold, keeps its setting.
     """
-    thresholds = gc.get_threshold()
-    gc.set_threshold(BULK_GC_THRESHOLD, *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._saved = gc.get_threshold()
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._running == 0:
+                self._saved = gc.get_threshold()
+                if 0 < self._saved[0] < BULK_GC_THRESHOLD:
+                    gc.set_threshold(BULK_GC_THRESHOLD, *self._saved[1:])
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    gc.set_threshold(*self._saved)
+
+
+bulk_collection = _BulkCollection()
 
 
 def _apply_batch(ledger: SupportLedger, working: WorkingSet, batch: list[Command | Outcome],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter
@@ -27,13 +27,18 @@ from ledger.vocabulary import (
 
 def _instant(value: Any) -> datetime:
     if isinstance(value, datetime):
-        return in_moscow(value)
+        try:
+            return in_moscow(value)
+        except OverflowError:
+            raise ValueError(f"{value.isoformat()} is out of range on the Moscow clock") from None
     if not isinstance(value, str):
         raise ValueError("an instant is an ISO 8601 string, e.g. 2025-03-14T10:30:00+03:00")
     try:
         return parse_instant(value)
     except ValueError:
         raise ValueError(f"{value!r} is not an ISO 8601 instant") from None
+    except OverflowError:  # e.g. year 1 or 9999 seen from another offset
+        raise ValueError(f"{value!r} is out of range on the Moscow clock") from None
 
 
 def _day(value: Any) -> date:
@@ -55,10 +60,13 @@ def _money(value: Any) -> Decimal:
     text = value.strip()
     if not text or not all(c.isdigit() or c == "." for c in text) or text.count(".") > 1:
         raise ValueError(f"{value!r} is not a non-negative amount of roubles")
-    amount = Decimal(text)
-    if amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise ValueError(f"{value!r} has more than two decimal places")
-    return amount.quantize(KOPECK)  # "1500", "1500.0" and "1500.00" are the same amount
+    try:
+        amount = Decimal(text)
+        if amount.as_tuple().exponent < -2:  # type: ignore[operator]
+            raise ValueError(f"{value!r} has more than two decimal places")
+        return amount.quantize(KOPECK)  # "1500", "1500.0" and "1500.00" are the same amount
+    except InvalidOperation:  # "." alone, or more digits than a kopeck amount can hold
+        raise ValueError(f"{value!r} is not a non-negative amount of roubles") from None
 
 
 def _period(value: Any) -> str:

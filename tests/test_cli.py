@@ -138,6 +138,22 @@ def test_apply_dash_reads_standard_input(capsys, monkeypatch, db_url):
     assert len(events_in(db_url, "acme")) == 3
 
 
+@pytest.mark.parametrize(("line", "field"), [
+    ('{"command": "PublishPriceList", "effective_from": "2024-01-01", "norm_hour": ".", "priority_month": "1"}',
+     "norm_hour"),
+    ('{"command": "PublishPriceList", "effective_from": "2024-01-01", "norm_hour": "1", "priority_month": "'
+     + "1" * 29 + '"}', "priority_month"),
+    ('{"command": "ResolveTicket", "ticket_id": "T1", "at": "0001-01-01T00:00:00+05:00"}', "at"),
+    ('{"command": "ResolveTicket", "ticket_id": "T1", "at": "9999-12-31T23:30:00+00:00"}', "at"),
+], ids=["lone-dot-money", "29-digit-money", "year-1", "year-9999"])
+def test_a_value_out_of_range_is_rejected_naming_its_field(capsys, tmp_path, db_url, line, field):
+    path = lines_file(tmp_path, REGISTER, line, LICENSE)
+    code, out, err = run(capsys, "apply", str(path), "--db", db_url)
+    assert code == 1 and "Traceback" not in err
+    assert [(r["line"], r["status"]) for r in results(out)] == [(1, "applied"), (2, "rejected"), (3, "applied")]
+    assert results(out)[1]["error"].startswith(f"{field}: ")
+
+
 @pytest.mark.parametrize("line", ["[" * 100_000, '{"command": "LogTime", "minutes": ' + "9" * 5000 + "}"],
                          ids=["deeply-nested", "huge-integer"])
 def test_a_pathological_line_is_rejected_and_later_lines_still_run(capsys, tmp_path, db_url, line):

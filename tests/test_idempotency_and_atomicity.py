@@ -138,6 +138,32 @@ def test_a_bulk_apply_restores_the_garbage_collector_thresholds(ledger):
     assert gc.get_threshold() == before
 
 
+def test_overlapping_bulk_applies_give_back_the_thresholds_they_found(ledger):
+    before = gc.get_threshold()
+    lines = [json.dumps(c) for c in SCENARIO]
+    first = apply_lines(ledger, lines, "tester", batch_size=2)
+    second = apply_lines(ledger, lines, "tester", batch_size=2)
+    next(first), next(second)  # both running
+    first.close()
+    assert gc.get_threshold() == (BULK_GC_THRESHOLD, *before[1:])  # the second still runs
+    second.close()
+    assert gc.get_threshold() == before
+
+
+def test_a_bulk_apply_leaves_automatic_collection_off_when_the_process_turned_it_off(ledger):
+    before = gc.get_threshold()
+    gc.set_threshold(0, *before[1:])
+    try:
+        assert [o.status for o in apply_lines(ledger, [json.dumps(SCENARIO[0])], "tester")] == ["applied"]
+        running = apply_lines(ledger, [json.dumps(c) for c in SCENARIO[1:]], "tester", batch_size=1)
+        next(running)
+        assert gc.get_threshold()[0] == 0
+        running.close()
+        assert gc.get_threshold() == (0, *before[1:])
+    finally:
+        gc.set_threshold(*before)
+
+
 def test_a_duplicate_is_recognised_even_when_the_command_would_now_be_refused(ledger):
     """Re-sending an applied RegisterClient is a duplicate, not "client already registered"."""
     applied(ledger, SCENARIO[2])
