@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from datetime import datetime
 from functools import singledispatchmethod
@@ -34,7 +33,7 @@ class LedgerAggregate(BaseAggregate[str]):
     @classmethod
     def _start(cls, event_class: type[LedgerCreated], key: str, **fields: Any) -> Self:
         created = event_class(originator_id=cls.stream_for(key), originator_version=cls.INITIAL_VERSION,
-                              timestamp=event_class.create_timestamp(), originator_topic=_topic(cls), **fields)
+                              timestamp=event_class.create_timestamp(), originator_topic=get_topic(cls), **fields)
         aggregate: Self = created.mutate(None)
         aggregate.pending_events.append(created)
         return aggregate
@@ -72,8 +71,3 @@ def require_not_before(at: datetime, earliest: datetime, *, field: str, what: st
 
 
 _dispatch = LedgerAggregate.__dict__["when"].dispatcher.dispatch
-
-
-@functools.cache
-def _topic(cls: type) -> str:
-    return get_topic(cls)
