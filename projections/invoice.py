@@ -24,6 +24,8 @@ from decimal import Decimal
 from itertools import groupby
 from typing import Any
 
+from eventsourcing.utils import get_topic
+
 from ledger.aggregates import Ticket
 from ledger.application import RecordedEvent, SupportLedger
 from ledger.errors import RuleViolationError
@@ -36,6 +38,8 @@ from ledger.timeutil import in_moscow, moscow_date, parse_period, period_bounds,
 from projections.knowledge import ClientKnowledge, catalog_known_at
 from projections.period_knowledge import (
     TICKET_WIDE,
+    bears_on_period,
+    end_of_period,
     facts_of,
     knowledge_for_period,
     may_change,
@@ -264,13 +268,12 @@ def _bearing_on_period(knowledge: ClientKnowledge, period: str) -> list[Recorded
     """What may bear on a line of `period` that no longer exists (I-9): the facts valid before
     the period ends, or reclassifying a ticket, of the client's own aggregates, the catalog,
     and the tickets with work logged in the period (no other ticket makes a line in it)."""
-    _, following = period_bounds(period)
-    end = start_of_day(following)
+    end = end_of_period(period)
     worked = {e.event.originator_id for e in knowledge.events
               if isinstance(e.event, TimeLogged) and e.event.work_period == period}
     return [e for e in [*knowledge.events, *knowledge.catalog_events]
             if (not e.event.originator_id.startswith(TICKETS) or e.event.originator_id in worked)
-            and (e.event.valid_at < end or isinstance(e.event, TICKET_WIDE))]
+            and bears_on_period(end, e.event.valid_at, get_topic(type(e.event)))]
 
 
 def _adjustments_for(knowledge: ClientKnowledge, earlier: str, invoice, index: EventIndex) -> list[dict[str, Any]]:

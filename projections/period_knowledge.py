@@ -89,14 +89,23 @@ def periods_landing_on(period: str, issued: Iterable[str]) -> list[str]:
     return [q for q in sorted(issued) if q < period and _earliest_unissued_after(q, issued) == period]
 
 
+def end_of_period(period: str) -> datetime:
+    """00:00 Moscow time on the first day after the period."""
+    return start_of_day(period_bounds(period)[1])
+
+
+def bears_on_period(end: datetime, valid: datetime, topic: str) -> bool:
+    """Whether a fact (valid time, event topic) can change the lines of a period ending at
+    `end` (I-9): it is valid before the period ends, or it reclassifies a ticket (which
+    changes all of that ticket's work)."""
+    return valid < end or topic in TICKET_WIDE_TOPICS
+
+
 def may_change(period: str, since: datetime, facts: Iterable[tuple[datetime, datetime, str]]) -> bool:
     """Whether any fact (record time, valid time, event topic) recorded after `since` can
-    change the period's lines: it is valid before the period ends, or it reclassifies a
-    ticket (which changes all of that ticket's work)."""
-    _, following = period_bounds(period)
-    end = start_of_day(following)
-    return any(recorded > since and (valid < end or topic in TICKET_WIDE_TOPICS)
-               for recorded, valid, topic in facts)
+    change the period's lines (`bears_on_period`)."""
+    end = end_of_period(period)
+    return any(recorded > since and bears_on_period(end, valid, topic) for recorded, valid, topic in facts)
 
 
 def facts_of(events: Iterable[RecordedEvent]) -> Iterator[tuple[datetime, datetime, str]]:
