@@ -21,8 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commands.bus import Outcome, parse_command, parse_line
-from commands.models import COMMAND_ADAPTER, Command
-from commands.models import COMMAND_NAMES
+from commands.models import COMMAND_ADAPTER, COMMAND_NAMES, Command
 from ledger.errors import LedgerError
 from ledger.events import LedgerEvent
 from tests.test_persistence import EVERY_COMMAND
