@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import get_topic
 
 import ledger.events as events_module
@@ -277,6 +278,24 @@ def test_record_times_strictly_increase_between_commits(ledger):
             times_in_order.append(r.recorded_at)
     assert len(times_in_order) == len(commands)
     assert all(a < b for a, b in zip(times_in_order, times_in_order[1:]))
+
+
+def test_the_recorder_numbers_a_transactions_events_in_the_order_given(ledger):
+    """The ledger's recorders insert a transaction's events in one statement (SQLite:
+    executemany, the ids derived from the last rowid; PostgreSQL: column arrays) and must
+    still return each event's own notification id, as the record-time index relies on."""
+    applied(ledger, *EVERY_COMMAND[:3])  # so that the ids do not start at 1
+    before = ledger.recorder.max_notification_id()
+    keys = [("test/b", 1), ("test/a", 1), ("test/b", 2), ("test/c", 1), ("test/a", 2)]
+    stored = [StoredEvent(stream, version, "tests:Probe", b'{"n":%d}' % n) for n, (stream, version) in enumerate(keys)]
+    ids = ledger.recorder.insert_events(stored)
+    found = ledger.recorder.select_notifications(before + 1, limit=10)
+    assert [(n.originator_id, n.originator_version, n.state) for n in found] == [
+        (s.originator_id, s.originator_version, s.state) for s in stored]
+    assert list(ids) == [n.id for n in found]
+    with pytest.raises(IntegrityError):  # a version taken: nothing of the transaction is kept
+        ledger.recorder.insert_events([StoredEvent("test/d", 1, "tests:Probe", b"{}"), stored[0]])
+    assert ledger.recorder.max_notification_id() == max(ids)
 
 
 # --- database URLs -------------------------------------------------------------------------------
