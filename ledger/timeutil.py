@@ -17,6 +17,8 @@ _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 def in_moscow(instant: datetime) -> datetime:
     """The same instant, seen on a Moscow clock; a naive value is taken as Moscow time."""
+    if instant.tzinfo is MOSCOW:  # already (astimezone would return it unchanged)
+        return instant
     if instant.tzinfo is None:
         return instant.replace(tzinfo=MOSCOW)
     return instant.astimezone(MOSCOW)

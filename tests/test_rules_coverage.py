@@ -230,3 +230,21 @@ def test_R_PTP_4_I_8_a_gap_resets_the_twelve_months():
 def test_R_PTP_4_no_coverage_at_T_no_new_versions():
     intervals = [first_month(HANDOVER, "2025-02-15 12:00")]
     assert not new_versions_included(intervals, msk(HANDOVER), msk("2025-02-15 12:00"))
+
+
+def test_I_7_a_subscriptions_coverage_follows_each_new_event_on_the_same_aggregate():
+    """The account keeps its coverage between events (every logged hour reads it); each
+    event must still show at once on the same object, as it does within a batch of commands."""
+    from ledger.aggregates import Subscription
+    from ledger.context import recording
+
+    start = datetime(2025, 3, 3, 10, 0, tzinfo=MOSCOW)
+    with recording("tester"):
+        account = Subscription.open_for("acme", start)
+        assert account.coverage() == ()
+        account.subscribe("S-1", start)
+        assert [(i.source, i.starts_at, i.ends_at) for i in account.coverage()] == [("paid", start, None)]
+        account.cancel("S-1", start + timedelta(days=10))
+        assert [(i.source, i.ends_at) for i in account.coverage()] == [("paid", start + timedelta(days=10))]
+        account.grant_pilot_coverage("P-1", start + timedelta(days=20))
+        assert [i.source for i in account.coverage()] == ["paid", "pilot"]
