@@ -36,7 +36,10 @@ from ledger.errors import DuplicateCommandIdError, InvalidCommandError, LedgerEr
 from ledger.events import field_or_none
 
 MAX_ATTEMPTS = 8
-BATCH_SIZE = 500  # commands saved per transaction by apply_lines
+# Commands saved per transaction by apply_lines. Each commit syncs the log to disk (about
+# 6 ms on SQLite here) and rewrites the index pages it touched: at a million events on SQLite,
+# apply took 37.5 s with 2000 against 39.8 s with 500 (scripts/bench.py). A batch's outcomes are reported when it is saved.
+BATCH_SIZE = 2000
 CACHE_LIMIT = 50_000  # aggregates kept between batches (the least recently used go first)
 # Allocations between two young-generation collections during apply_lines (Python's
 # default: 700). See `bulk_collection`.

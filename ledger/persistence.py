@@ -471,7 +471,7 @@ def _from_sqlite_time(text: str) -> datetime:
 
 
 # SQLite copies the write-ahead log into the database file (a checkpoint, with an fsync)
-# once the log holds this many pages after a commit; its default is 1000. A batch of 500
+# once the log holds this many pages after a commit; its default is 1000. A batch of
 # commands writes events, commits and marks into B-tree pages spread over every index, so
 # at a million events nearly each batch passed 1000 pages and paid a checkpoint: an eighth
 # of a bulk apply. With 10000 pages (about 40 MB of log) a checkpoint writes each hot page
