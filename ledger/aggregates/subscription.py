@@ -9,7 +9,6 @@ from datetime import datetime
 from ledger.aggregates.base import LedgerAggregate, require_not_before
 from ledger.errors import AlreadyExistsError, ConflictingStateError, NotFoundError
 from ledger.events import (
-    LedgerEvent,
     PilotCoverageEnded,
     PilotCoverageGranted,
     PriorityAccountOpened,
@@ -81,18 +80,8 @@ class Subscription(LedgerAggregate):
     def end_pilot_coverage(self, pilot_id: str, ends_at: datetime) -> None:
         self._record(PilotCoverageEnded, pilot_id=pilot_id, ends_at=ends_at)
 
-    def coverage(self) -> tuple[CoverageInterval, ...]:
-        """I-7: every interval of priority coverage, paid or free, as known. Kept until the
-        next event (every logged hour reads it, to refuse work no tier allows)."""
-        if self._coverage is None:
-            self._coverage = self._intervals()
-        return self._coverage
-
-    def apply_event(self, event: LedgerEvent) -> None:
-        self._coverage: tuple[CoverageInterval, ...] | None = None
-        super().apply_event(event)
-
-    def _intervals(self) -> tuple[CoverageInterval, ...]:
+    def coverage(self) -> list[CoverageInterval]:
+        """I-7: every interval of priority coverage, paid or free, as known."""
         intervals = [
             CoverageInterval("paid", i.starts_at, i.ends_at, ref)
             for ref, i in self.paid.items()
@@ -105,7 +94,7 @@ class Subscription(LedgerAggregate):
             intervals.append(
                 CoverageInterval("first_month", interval.starts_at, interval.ends_at, license_id)
             )
-        return tuple(sorted(intervals, key=lambda i: (i.starts_at, i.source)))
+        return sorted(intervals, key=lambda i: (i.starts_at, i.source))
 
     @LedgerAggregate.when.register
     def _(self, event: PriorityAccountOpened) -> None:

@@ -3,7 +3,6 @@ on it (I-4) with corrections, and the moments its SLA clock reads (R-HRS-1..3)."
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -191,7 +190,7 @@ class Ticket(LedgerAggregate):
         return entry
 
     def tier_of(
-        self, entry: TimeEntry, coverage: Iterable[CoverageInterval], releases: list[Release]
+        self, entry: TimeEntry, coverage: list[CoverageInterval], releases: list[Release]
     ) -> TierDecision:
         """I-4 for one entry: the ticket's classification as known, the client's coverage
         and the warranty window at the instant the work was done."""
