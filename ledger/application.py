@@ -127,8 +127,8 @@ class SupportLedger(AggregateAccess, Application[str]):
             else:
                 events.append(item)
         # Straight to the recorder, as the library's EventStore.put does, without the
-        # Recording and Notification it builds per event for followers: the ledger has
-        # none, and the aggregate cache is off (about 2 µs an event; scripts/bench.py).
+        # Recording and Notification it builds per event for followers and returns: the
+        # ledger has no followers and takes no snapshots (about 2 µs an event).
         try:
             self.recorder.insert_events(list(map(self.mapper.to_stored_event, events)))
         except IntegrityError as error:

@@ -34,6 +34,7 @@ from eventsourcing.persistence import (
     DatetimeAsISO,
     OperationalError,
     DecimalAsStr,
+    ProgrammingError,
     JSONTranscoder,
     Mapper,
     StoredEvent,
@@ -491,13 +492,15 @@ class CheckpointingSQLiteRecorder(SQLiteApplicationRecorder):
 
 class ExecutemanySQLiteRecorder(SQLiteApplicationRecorder):
     """The library's SQLite application recorder inserting a transaction's events with one
-    `executemany`, as its aggregate recorder does, instead of one `execute` per event to
-    read each new rowid (about 1 µs an event, scripts/bench.py).
+    `executemany` (its aggregate recorder's insert, called by name), instead of one
+    `execute` per event to read each new rowid.
 
-    The notification ids are still exact: the insert holds SQLite's write lock, and a
-    table without AUTOINCREMENT gives each new row the largest rowid plus one (the
-    exception, a table that has reached rowid 2**63 - 1, is out of reach), so the events
-    get consecutive ids ending at `last_insert_rowid()` (tests/test_persistence.py).
+    The notification ids are still exact: the insert holds SQLite's write lock until the
+    commit, the statement is a plain INSERT into the library's table (a rowid table without
+    AUTOINCREMENT or triggers), and such a table gives each new row the largest rowid plus
+    one (the exception, a table that has reached rowid 2**63 - 1, is out of reach). So the
+    events get consecutive ids ending at `last_insert_rowid()`. That every event made one
+    new row is checked; tests/test_persistence.py checks the ids.
     """
 
     def _insert_events(
@@ -505,9 +508,13 @@ class ExecutemanySQLiteRecorder(SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         if not stored_events:
             return []
+        c.execute("SELECT total_changes()")
+        before: int = c.fetchone()[0]
         SQLiteAggregateRecorder._insert_events(self, c, stored_events, **kwargs)
-        c.execute("SELECT last_insert_rowid()")
-        last: int = c.fetchone()[0]
+        c.execute("SELECT last_insert_rowid(), total_changes()")
+        last, after = c.fetchone()
+        if after - before != len(stored_events):
+            raise ProgrammingError(f"inserting {len(stored_events)} events changed {after - before} rows")
         return range(last - len(stored_events) + 1, last + 1)
 
 
@@ -566,8 +573,11 @@ class ColumnArraysPostgresRecorder(PostgresAggregateRecorder):
     """The library's PostgreSQL insert, with the events sent as four arrays (ids,
     versions, topics, states) in binary instead of one array of a composite type, which
     psycopg formats as text in Python: about 1 µs of client CPU an event instead of 12.
-    The statement is the library's otherwise (the application recorder adds RETURNING,
-    the table lock and NOTIFY), and rows are inserted, and numbered, in the order given."""
+    The statement is the library's otherwise. Like the library's, it relies on PostgreSQL
+    inserting, numbering and returning the rows in the order `unnest` gives them (what
+    tests/test_persistence.py checks). It must come after PostgresApplicationRecorder in
+    a recorder's bases: that class appends RETURNING to this statement and takes the
+    table lock and sends NOTIFY before calling this insert."""
 
     def __init__(self, datastore: Any, **kwargs: Any):
         super().__init__(datastore, **kwargs)

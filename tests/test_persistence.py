@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 from eventsourcing.utils import get_topic
 
 import ledger.events as events_module
@@ -296,6 +296,22 @@ def test_the_recorder_numbers_a_transactions_events_in_the_order_given(ledger):
     with pytest.raises(IntegrityError):  # a version taken: nothing of the transaction is kept
         ledger.recorder.insert_events([StoredEvent("test/d", 1, "tests:Probe", b"{}"), stored[0]])
     assert ledger.recorder.max_notification_id() == max(ids)
+
+
+def test_sqlite_refuses_a_transaction_whose_events_did_not_each_make_a_row(tmp_path, monkeypatch):
+    """The SQLite ids are derived from the last rowid, which holds only if every event made
+    one new row: were the insert ever to skip one, nothing is recorded."""
+    ledger = SupportLedger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        ledger.recorder.insert_events([StoredEvent("test/a", 1, "tests:Probe", b"{}")])
+        statement = ledger.recorder.insert_events_statement
+        monkeypatch.setattr(ledger.recorder, "insert_events_statement", statement.replace("INSERT", "INSERT OR IGNORE", 1))
+        with pytest.raises(PersistenceError, match="changed 1 rows"):
+            ledger.recorder.insert_events([StoredEvent("test/b", 1, "tests:Probe", b"{}"),
+                                           StoredEvent("test/a", 1, "tests:Probe", b"{}")])
+        assert ledger.recorder.max_notification_id() == 1
+    finally:
+        ledger.close()
 
 
 # --- database URLs -------------------------------------------------------------------------------
