@@ -37,8 +37,9 @@ from ledger.events import field_or_none
 
 MAX_ATTEMPTS = 8
 # Commands saved per transaction by apply_lines. Each commit syncs the log to disk (about
-# 6 ms on SQLite here) and rewrites the index pages it touched: at a million events on SQLite,
-# apply took 37.5 s with 2000 against 39.8 s with 500 (scripts/bench.py). A batch's outcomes are reported when it is saved.
+# 6 ms on SQLite here) and rewrites the index pages it touched: at a million events on
+# SQLite, apply took 37.5 s with 2000 against 39.8 s with 500 (scripts/bench.py). A batch's
+# outcomes are reported once it is saved (README, "Decisions").
 BATCH_SIZE = 2000
 CACHE_LIMIT = 50_000  # aggregates kept between batches (the least recently used go first)
 # Allocations between two young-generation collections during apply_lines (Python's
