@@ -12,7 +12,8 @@
    raw_events_per_s. P1: apply_ratio = apply / raw ≥ 0.5. The baseline then runs a second
    time with the settings the ledger gives itself — the garbage collector's thresholds of a
    bulk apply (commands.bus.bulk_collection) and, on SQLite, the log checkpointed every
-   WAL_AUTOCHECKPOINT_PAGES: raw_like_ledger_events_per_s and apply_ratio_like_ledger,
+   WAL_AUTOCHECKPOINT_PAGES and connections that keep their prepared statements
+   (StatementCachingSQLiteConnectionPool): raw_like_ledger_events_per_s and apply_ratio_like_ledger,
    reported beside P1 (how much of P1 those settings account for).
 4. P2: month_end_ratio = invoices_for_period(last full month, K=now) ÷ one raw read and
    decode of the whole log (select_notifications + mapper) ≤ 1.0.
@@ -149,12 +150,15 @@ class Stores:
         return [self.raw_path, *(self.raw_path.with_name(self.raw_path.name + s) for s in ("-wal", "-shm", "-journal"))]
 
     def raw_env(self, *, like_ledger: bool = False) -> dict[str, str]:
-        """The library's own recorder (no APPLICATION_RECORDER_TOPIC), the ledger's mapper;
-        `like_ledger`: SQLite's log checkpointed as the ledger's is."""
+        """The library's own recorder (no APPLICATION_RECORDER_TOPIC) and, on SQLite, its own
+        connections, with the ledger's mapper; `like_ledger`: SQLite's log checkpointed and
+        its connections opened as the ledger's are."""
         env = environment_for(self.raw_url)
         env.pop("APPLICATION_RECORDER_TOPIC", None)
-        if like_ledger and self.sqlite:
+        if self.sqlite and like_ledger:
             env["APPLICATION_RECORDER_TOPIC"] = get_topic(CheckpointingSQLiteRecorder)
+        elif self.sqlite:
+            env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
         return env
 
     def drop_raw(self, *, again: bool = False) -> None:

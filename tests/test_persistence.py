@@ -25,6 +25,7 @@ from ledger.persistence import (
     IndexedStoredEvent,
     LedgerMapper,
     LedgerPostgresRecorder,
+    LedgerSQLiteFactory,
     LedgerSQLiteRecorder,
     LedgerTranscoder,
     environment_for,
@@ -314,12 +315,29 @@ def test_sqlite_refuses_a_transaction_whose_events_did_not_each_make_a_row(tmp_p
         ledger.close()
 
 
+def test_sqlite_connections_keep_the_statements_they_prepared(tmp_path):
+    """The library opens its SQLite connections with a cache of one prepared statement, so
+    queries taking turns were compiled every time (`StatementCachingSQLiteConnectionPool`).
+    SQLite lists a connection's prepared statements in `sqlite_stmt`."""
+    ledger = SupportLedger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    statements = [f"SELECT {n} AS n" for n in range(1, 6)]
+    try:
+        with ledger.recorder.datastore.transaction(commit=False) as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+            cursor.execute("SELECT sql FROM sqlite_stmt")
+            prepared = {row[0] for row in cursor.fetchall()}
+    finally:
+        ledger.close()
+    assert set(statements) <= prepared
+
+
 # --- database URLs -------------------------------------------------------------------------------
 
 
 def test_environment_for_sqlite():
     env = environment_for("sqlite:///ledger.db")
-    assert env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
+    assert env["PERSISTENCE_MODULE"] == get_topic(LedgerSQLiteFactory)
     assert env["SQLITE_DBNAME"] == "ledger.db"
     assert env["APPLICATION_RECORDER_TOPIC"] == get_topic(LedgerSQLiteRecorder)
     assert env["MAPPER_TOPIC"] == get_topic(LedgerMapper)
