@@ -22,6 +22,7 @@ from ledger.application import SupportLedger
 from ledger.errors import InvalidCommandError
 from ledger.events import REGISTERED_MARK, STREAM_MARK, ClientRegistered, LedgerCreated, LedgerEvent, work_mark
 from ledger.persistence import (
+    IndexQuery,
     IndexedStoredEvent,
     LedgerMapper,
     LedgerPostgresRecorder,
@@ -297,6 +298,23 @@ def test_the_recorder_numbers_a_transactions_events_in_the_order_given(ledger):
     with pytest.raises(IntegrityError):  # a version taken: nothing of the transaction is kept
         ledger.recorder.insert_events([StoredEvent("test/d", 1, "tests:Probe", b"{}"), stored[0]])
     assert ledger.recorder.max_notification_id() == max(ids)
+
+
+def test_a_stream_prefix_selects_exactly_the_clients_aggregates_that_start_with_it(ledger):
+    """`IndexQuery.stream_prefix` (how an invoice finds a client's issued invoices) means
+    "starts with", exactly: no case folding and no wildcards, whatever the store."""
+    streams = ["inv/1", "inv/2", "inv/\U0010ffff", "inv", "inv0", "inv.", "INV/3", "in_/4", "in%/5", "invoice/6"]
+    ledger.recorder.insert_events([IndexedStoredEvent(stream, 1, "tests:Probe", b"{}", client_id="c9",
+                                                      marks=(STREAM_MARK,)) for stream in streams])
+
+    def starting_with(prefix: str) -> list[str]:
+        return sorted(row.originator_id for row in ledger.recorder.select_indexed(
+            IndexQuery(clients=["c9"], stream_prefix=prefix)))
+
+    assert starting_with("inv/") == ["inv/1", "inv/2", "inv/\U0010ffff"]
+    assert starting_with("in_/") == ["in_/4"]
+    assert starting_with("in%") == ["in%/5"]
+    assert starting_with("inv") == sorted(s for s in streams if s.startswith("inv"))
 
 
 def test_sqlite_refuses_a_transaction_whose_events_did_not_each_make_a_row(tmp_path, monkeypatch):
