@@ -15,12 +15,9 @@ retried, never lost.
 
 from __future__ import annotations
 
-import gc
 import itertools
 import json
-import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,6 +28,7 @@ from commands.models import COMMAND_ADAPTER, COMMAND_NAMES, Command, IssueInvoic
 from ledger.aggregates import Client, CommandReceipt, Invoice, Subscription, Ticket
 from ledger.aggregates.base import LedgerAggregate
 from ledger.application import A, AggregateAccess, ConcurrentWriteError, SupportLedger
+from ledger.bulk import bulk_collection
 from ledger.context import recording
 from ledger.errors import DuplicateCommandIdError, InvalidCommandError, LedgerError
 from ledger.events import field_or_none
@@ -42,9 +40,6 @@ MAX_ATTEMPTS = 8
 # outcomes are reported once it is saved (README, "Decisions").
 BATCH_SIZE = 2000
 CACHE_LIMIT = 50_000  # aggregates kept between batches (the least recently used go first)
-# Allocations between two young-generation collections during apply_lines (Python's
-# default: 700). See `bulk_collection`.
-BULK_GC_THRESHOLD = 50_000
 
 Status = Literal["applied", "duplicate", "rejected"]
 RECEIPTS = CommandReceipt.stream_for("")  # "command/": the prefix of every receipt stream
@@ -309,46 +304,6 @@ def apply_lines(
                 batch = []
                 working.evict(CACHE_LIMIT)
         yield from _apply_batch(ledger, working, batch, actor)
-
-
-class _BulkCollection:
-    """Run the cyclic garbage collector less often while files of commands are applied.
-
-    A batch allocates many short-lived objects (parsed commands, events, rows) and keeps
-    many long-lived ones (the cached aggregates). With the default thresholds the collector
-    runs every 700 allocations and, as the cache grows, keeps re-scanning it: a fifth of a
-    bulk apply's time at 100k events (scripts/bench.py). Reference counting still frees
-    everything that is not in a cycle at once.
-
-    Runs may overlap (two threads, or one caller reading two `apply_lines`): the first to
-    start saves the process's thresholds and the last to finish restores them, also when
-    a caller stops reading outcomes early. A process that turned automatic collection off
-    (threshold 0), or set a higher threshold, keeps its setting.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running = 0
-        self._saved = gc.get_threshold()
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._running == 0:
-                self._saved = gc.get_threshold()
-                if 0 < self._saved[0] < BULK_GC_THRESHOLD:
-                    gc.set_threshold(BULK_GC_THRESHOLD, *self._saved[1:])
-            self._running += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._running -= 1
-                if self._running == 0:
-                    gc.set_threshold(*self._saved)
-
-
-bulk_collection = _BulkCollection()
 
 
 def _apply_batch(ledger: SupportLedger, working: WorkingSet, batch: list[Command | Outcome],

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.application import SupportLedger
+from ledger.bulk import bulk_collection
 from ledger.events import REGISTERED_MARK
 from ledger.timeutil import in_moscow
 from projections.invoice import invoice_of
@@ -33,12 +34,13 @@ def invoices_for_period(ledger: SupportLedger, period: str, known_at: datetime) 
 
 
 def iter_invoices_for_period(ledger: SupportLedger, period: str, known_at: datetime) -> Iterator[dict[str, Any]]:
-    catalog, catalog_events = catalog_known_at(ledger, known_at)
-    registered = [row.client_id for row in ledger.marked(REGISTERED_MARK, known_at=known_at)]
-    late = LateFacts(ledger, known_at, bulk=True)
-    for start in range(0, len(registered), CHUNK):
-        clients = registered[start : start + CHUNK]
-        for knowledge in knowledge_for_period(ledger, clients, period, known_at, catalog, catalog_events, late):
-            yield invoice_of(knowledge, period)
+    with bulk_collection():  # until the last document is read (ledger.bulk)
+        catalog, catalog_events = catalog_known_at(ledger, known_at)
+        registered = [row.client_id for row in ledger.marked(REGISTERED_MARK, known_at=known_at)]
+        late = LateFacts(ledger, known_at, bulk=True)
+        for start in range(0, len(registered), CHUNK):
+            clients = registered[start : start + CHUNK]
+            for knowledge in knowledge_for_period(ledger, clients, period, known_at, catalog, catalog_events, late):
+                yield invoice_of(knowledge, period)
 
 

@@ -11,7 +11,7 @@
    library's plain recorder (`Application.events.put` per transaction), timed:
    raw_events_per_s. P1: apply_ratio = apply / raw ≥ 0.5. The baseline then runs a second
    time with the settings the ledger gives itself — the garbage collector's thresholds of a
-   bulk apply (commands.bus.bulk_collection) and, on SQLite, the log checkpointed every
+   bulk apply (ledger.bulk.bulk_collection) and, on SQLite, the log checkpointed every
    WAL_AUTOCHECKPOINT_PAGES and connections that keep their prepared statements
    (StatementCachingSQLiteConnectionPool): raw_like_ledger_events_per_s and apply_ratio_like_ledger,
    reported beside P1 (how much of P1 those settings account for).
@@ -64,9 +64,10 @@ from rich.progress import (  # noqa: E402
 )
 from rich.table import Table  # noqa: E402
 
-from commands.bus import apply_lines, bulk_collection  # noqa: E402
+from commands.bus import apply_lines  # noqa: E402
 
 from ledger.application import SupportLedger  # noqa: E402
+from ledger.bulk import bulk_collection  # noqa: E402
 from ledger.events import STREAM_MARK, work_mark  # noqa: E402
 from ledger.persistence import (  # noqa: E402
     COMMITS_TABLE,

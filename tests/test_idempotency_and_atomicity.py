@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from commands import models as m
-from commands.bus import BULK_GC_THRESHOLD, Outcome, apply_lines
+from commands.bus import Outcome, apply_lines
+from ledger.bulk import BULK_GC_THRESHOLD
 from commands.handlers import HANDLERS
 from ledger.aggregates import Subscription
 from ledger.application import SupportLedger
@@ -124,7 +125,7 @@ def test_a_batch_recognises_every_kind_of_repeat_without_reading_receipts_first(
 
 
 def test_a_bulk_apply_restores_the_garbage_collector_thresholds(ledger):
-    """`apply_lines` collects cycles less often while it runs (commands.bus.bulk_collection)
+    """`apply_lines` collects cycles less often while it runs (ledger.bulk.bulk_collection)
     and gives the process its own thresholds back, also when its outcomes are not all read."""
     before = gc.get_threshold()
     lines = [json.dumps(c) for c in SCENARIO]

@@ -8,6 +8,7 @@ batches through the same path as `support-ledger apply`.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from pathlib import Path
@@ -16,10 +17,11 @@ import pytest
 
 from commands.bus import apply_line, apply_lines
 from ledger.application import SupportLedger
+from ledger.bulk import BULK_GC_THRESHOLD
 from ledger.timeutil import moscow_date, period_bounds, period_of
 from projections.invoice import invoice, invoice_of
 from projections.knowledge import fold, replayed_knowledge
-from projections.month_end import invoices_for_period
+from projections.month_end import invoices_for_period, iter_invoices_for_period
 from projections.period_knowledge import LateFacts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -97,6 +99,23 @@ def test_month_end_in_small_chunks_equals_a_full_replay(ledger, monkeypatch):
     widened = {c: sorted(facts) for c, facts in bulk.after(early, clients).items()}
     own = {c: sorted(facts) for c, facts in LateFacts(ledger, known_at).after(early, clients).items()}
     assert widened == own and len(own) > 3
+
+
+def test_a_month_end_run_collects_cycles_less_often_and_restores_the_thresholds(ledger):
+    """Like a bulk apply, the month-end run keeps the documents it computed while making
+    many short-lived objects (ledger.bulk); the process gets its own thresholds back, also
+    when the documents are not all read."""
+    history = generate(600, seed=3)
+    list(apply_lines(ledger, history.lines, actor="test"))
+    before = gc.get_threshold()
+    period = history.last_full_period
+    running = iter_invoices_for_period(ledger, period, ledger.last_recorded_at())
+    next(running)
+    assert gc.get_threshold() == (BULK_GC_THRESHOLD, *before[1:])
+    running.close()
+    assert gc.get_threshold() == before
+    assert len(invoices_for_period(ledger, period, ledger.last_recorded_at())) == len(history.clients)
+    assert gc.get_threshold() == before
 
 
 def test_an_adjustment_for_a_vanished_line_cites_the_same_events_on_every_path(ledger):
