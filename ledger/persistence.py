@@ -1,6 +1,6 @@
 """How events reach the store and come back: mapper, transcoder, recorders, database URLs.
 
-Three things here go beyond the eventsourcing library's defaults:
+Four things here go beyond the eventsourcing library's defaults:
 
 - `LedgerMapper` stores pydantic events as JSON of their fields and rebuilds them through
   pydantic validation, running the `upcast_vN_vN+1` chain of the event class first. The
@@ -16,6 +16,8 @@ Three things here go beyond the eventsourcing library's defaults:
     the client and the first event that carried it: which aggregates a client has, which
     clients are registered, which tickets have work in a period. A client's events are
     then read by the events table's own key.
+- SQLite connections keep the statements they prepared (`LedgerSQLiteFactory`); the
+  library's keep one.
 - `environment_for(url)` turns CONTRACT.md's database URLs into the library's settings.
 """
 
