@@ -267,12 +267,15 @@ class Dialect:
         return f"{column} IN ({','.join(self.param * len(values))})", list(values)
 
     def starts_with(self, column: str, prefix: str) -> tuple[str, list[Any]]:
-        """The column's value begins with `prefix` (which must not be empty). SQLite is given
-        the range of strings that do, in its BINARY order (the code points'), which its
-        index can search; its LIKE with a parameter recompiles the statement on every run."""
+        """The column's value begins with `prefix`. SQLite is given the range of strings
+        that do, in its BINARY order (the code points'), which its index can search; its
+        LIKE with a parameter recompiles the statement on every run."""
         if not self.sqlite:
             return f"starts_with({column}, {self.param})", [prefix]
-        after = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # the first string past those with the prefix
+        following = ord(prefix[-1]) + 1 if prefix else 0
+        if not 0 < following <= 0x10FFFF or 0xD800 <= following <= 0xDFFF:  # no next character to bound by
+            return f"substr({column}, 1, {len(prefix)}) = {self.param}", [prefix]
+        after = prefix[:-1] + chr(following)  # the first string past those with the prefix
         return f"{column} >= {self.param} AND {column} < {self.param}", [prefix, after]
 
     def in_query(self, column: str, subquery: str) -> str:
@@ -345,6 +348,8 @@ class RecordTimeIndex:
 
     def select_indexed(self, query: IndexQuery) -> list[IndexRow]:
         """The events `query` selects, in record order, each with its record time."""
+        if query.stream_prefix is not None and query.wanted_clients() is None:
+            raise ValueError("stream_prefix selects among a client's aggregates: give client_id or clients")
         streams, chunk = query.wanted_streams(), self.dialect.chunk
         if streams == []:
             return []  # no aggregate asked for (e.g. no ticket with work in the period)
@@ -370,8 +375,6 @@ class RecordTimeIndex:
                 owned += f" AND {condition}"
                 params += values
             where.append(d.in_query("e.originator_id", owned))
-        elif query.stream_prefix is not None:
-            raise ValueError("stream_prefix selects among a client's aggregates: give client_id or clients")
         # Given aggregates or clients, their events are found by the events table's key;
         # "+ 0" keeps the planner from scanning the position index across every client's
         # events instead (it cannot tell how narrow the range is before running).
