@@ -12,10 +12,10 @@ import pytest
 
 from commands import models as m
 from commands.bus import Outcome, apply_lines
-from ledger.bulk import BULK_GC_THRESHOLD
 from commands.handlers import HANDLERS
 from ledger.aggregates import Subscription
 from ledger.application import SupportLedger
+from ledger.bulk import BULK_GC_THRESHOLD
 from ledger.errors import RuleViolationError
 from tests.support import apply, applied, event_count, event_types
 
