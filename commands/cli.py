@@ -27,6 +27,7 @@ from projections.entitlements import entitlements
 from projections.explain import diff, explain
 from projections.history import client_history
 from projections.invoice import invoice
+from projections.register import register_document
 from projections.support_time import hours, sla
 
 
@@ -104,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
                              help="default: now")
     diff_parser.add_argument("--json", action="store_true", help="print one JSON document")
     diff_parser.set_defaults(run=run_diff)
+
+    register = sub.add_parser("register", parents=[common], help="the invoices issued, with their totals (I-9)")
+    register.add_argument("--period", default=None, help="YYYY-MM (default: every period)")
+    register.add_argument("--client", dest="client_id", default=None, help="one client's invoices only")
+    _add_query_options(register)
+    register.set_defaults(run=run_register)
 
     sla = sub.add_parser("sla", parents=[common], help="a ticket's SLA clocks in support minutes")
     sla.add_argument("ticket_id")
@@ -236,6 +243,13 @@ def run_diff(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         document = diff(ledger, args.client_id, period, args.from_known_at, args.to_known_at or utc_now())
     return _print(args, document, render.difference)
+
+
+def run_register(args: argparse.Namespace) -> int:
+    period = None if args.period is None else _period_argument(args.period)
+    with open_ledger(args) as ledger:
+        document = register_document(ledger, known_at(args), period=period, client_id=args.client_id)
+    return _print(args, document, render.register)
 
 
 def _period_argument(text: str) -> str:

@@ -78,6 +78,17 @@ def invoice(document: dict[str, Any]) -> None:
     console.print(table)
 
 
+def register(document: dict[str, Any]) -> None:
+    scope = " ".join(part for part in (document["client_id"], document["period"]) if part)
+    table = Table("client", "period", "issued", "computed as known at", "total", "event",
+                  title=f"Invoices issued{' — ' + scope if scope else ''} (as known at {moment(document['known_at'])})")
+    for row in document["invoices"]:
+        table.add_row(row["client_id"], row["period"], moment(row["issued_at"]),
+                      moment(row["computed_as_known_at"]), row["total"], row["event_id"])
+    table.add_row("", "", "", f"[bold]{document['count']} invoices[/]", f"[bold]{document['total']}[/]", "")
+    console.print(table)
+
+
 def _events_table(events: list[dict[str, Any]]) -> Table:
     table = Table("event", "type", "valid at", "recorded at", "actor", "facts", box=None, padding=(0, 1))
     for event in events:

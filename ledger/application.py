@@ -200,6 +200,11 @@ class SupportLedger(AggregateAccess, Application[str]):
         """The record time of the newest event: every later commit is recorded after it."""
         return self.recorder.last_recorded_at()  # type: ignore[attr-defined]
 
+    def position_at(self, known_at: datetime) -> int:
+        """N(K): the log position of the last event recorded at or before K (0: none); every
+        event at a position up to it was recorded at or before K, and no other."""
+        return self.recorder.position_at(in_moscow(known_at))  # type: ignore[attr-defined, no-any-return]
+
     def stream_version(self, stream: str) -> int:
         """How many events the aggregate `stream` has (0: none)."""
         return self.recorder.stream_version(stream)  # type: ignore[attr-defined, no-any-return]

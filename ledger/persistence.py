@@ -411,8 +411,7 @@ class RecordTimeIndex:
         client and the record time: one scan of that stretch of the log, by position."""
         d = self.dialect
         # Positions as numbers, not subqueries: the planner then sees a narrow range.
-        first, last = (self._rows(f"SELECT {d.position_at()} AS n", [d.time(instant)])[0]["n"]
-                       for instant in (after, upto))
+        first, last = self.position_at(after), self.position_at(upto)
         statement = (
             f"SELECT m.client_id, e.originator_id, e.originator_version, e.topic, e.state, "
             f"{d.recorded_at('e')} AS recorded_at FROM {d.events} e JOIN {d.marks} m "
@@ -421,6 +420,11 @@ class RecordTimeIndex:
         )
         return [(r["client_id"], _stored_event(r), d.from_time(r["recorded_at"]))
                 for r in self._rows(statement, [STREAM_MARK, first, last])]
+
+    def position_at(self, known_at: datetime) -> int:
+        """N(K): the log position of the last event recorded at or before K (0: none)."""
+        d = self.dialect
+        return int(self._rows(f"SELECT {d.position_at()} AS n", [d.time(known_at)])[0]["n"])
 
     def client_ids(self) -> list[str]:
         return [row.client_id for row in self.select_marks(REGISTERED_MARK)]

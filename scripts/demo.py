@@ -60,6 +60,7 @@ def main() -> int:
         ["sla", "T-1002"],
         ["invoice", "acme", "--period", "2025-02"],
         ["invoice", "boreal", "--period", "2025-03"],
+        ["register"],
         ["explain", "cedar", "--period", "2025-06"],
     ):
         console.rule("support-ledger " + " ".join(arguments))
