@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, TextIO
 
+from eventsourcing.persistence import PersistenceError
+
 from commands import render
 from commands.bus import apply_lines
 from commands.models import command_schema
@@ -42,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (LedgerError, UserError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except PersistenceError as error:  # e.g. the store is locked by another writer for too long
+        print(f"error: --db: {_first_line(error)}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         return 0

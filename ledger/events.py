@@ -85,6 +85,12 @@ class LedgerEvent(BaseModel, CanMutateAggregate[str]):
         return self.model_dump(mode="json", exclude=_ENVELOPE)
 
 
+def event_id(stream: str, version: int) -> str:
+    """An event's stable, readable id: its aggregate's stream and its position in it,
+    e.g. `ticket/T-1#3` (the same on both stores)."""
+    return f"{stream}#{version}"
+
+
 def has_field(model: BaseModel, name: str) -> bool:
     """Whether the model has the field `name`: `hasattr` without pydantic's slow path for
     a missing attribute (this runs for every command and every event an invoice cites)."""

@@ -61,7 +61,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from ledger.errors import InvalidCommandError
-from ledger.events import REGISTERED_MARK, STREAM_MARK, LedgerEvent
+from ledger.events import REGISTERED_MARK, STREAM_MARK, LedgerEvent, event_id
 
 COMMITS_TABLE = "ledger_commits"
 MARKS_TABLE = "ledger_stream_marks"
@@ -177,8 +177,7 @@ class IndexRow:
 
     @property
     def event_id(self) -> str:
-        """A stable, readable id: the aggregate's stream and the event's position in it."""
-        return f"{self.originator_id}#{self.originator_version}"
+        return event_id(self.originator_id, self.originator_version)
 
     def stored_event(self) -> StoredEvent:
         return StoredEvent(self.originator_id, self.originator_version, self.topic, self.state)

@@ -3,10 +3,11 @@
 Finance asks "which invoices were issued, for what, as known at K?" without replaying the
 ledger. The register is a projection in the library's sense (`eventsourcing.projection`):
 it folds the ledger's `InvoiceIssued` events into one row per issued invoice, in a table
-of the ledger's own store, and records how far it has read the ledger's log (a `Tracking`
-position, in the library's tracking table) in the same transaction as the rows. So each
-event is counted exactly once, also when two processes catch up at once or one stops
-midway: the second to commit a position finds it taken and rolls its rows back.
+of the ledger's own store, and keeps how far it has read the ledger's log (a `Tracking`
+position) in a table beside it. A reader moves the position on only from where it
+started, in the transaction that adds the rows it read: so each event is counted exactly
+once, also when two processes catch up at once or one stops midway — the reader that
+commits second finds the position moved, adds nothing, and goes on from there.
 
 SQLite cannot push new events to a reader, so the register catches up by pulling — on
 both stores, before every query — a page of the log per transaction. A row keeps its
@@ -23,19 +24,19 @@ from functools import singledispatchmethod
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
-from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
-from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import get_topic
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import Identifier
 
 from ledger.application import SupportLedger
-from ledger.events import REGISTERED_MARK, InvoiceIssued
+from ledger.events import REGISTERED_MARK, InvoiceIssued, event_id
+from ledger.persistence import CREATE_TABLES_LOCK
 from ledger.timeutil import in_moscow
 from projections.knowledge import unknown_client
 
 REGISTER_TABLE = "ledger_issued_invoices"
-PAGE = 10_000  # log positions read, and rows written, per transaction while catching up
+TRACKING_TABLE = f"{REGISTER_TABLE}_tracking"
+PAGE = 10_000  # InvoiceIssued events read, and rows written, per transaction while catching up
 
 
 @dataclass(frozen=True)
@@ -61,36 +62,103 @@ def row_of(event: InvoiceIssued, notification_id: int) -> RegisterRow:
     return RegisterRow(
         client_id=event.client_id, period=event.period, total=event.total,  # type: ignore[arg-type]
         issued_at=in_moscow(event.at), computed_as_known_at=in_moscow(event.known_at),
-        event_id=f"{event.originator_id}#{event.originator_version}", notification_id=notification_id,
+        event_id=event_id(event.originator_id, event.originator_version), notification_id=notification_id,
     )
 
 
-# --- the view: the register's table beside the library's tracking table --------------------
+# --- the view: the register's rows and its position, in the ledger's store ------------------
 
 
 class RegisterView(TrackingRecorder):
-    """What both stores share: rows and position written in one transaction, and reads."""
+    """The register's table and its tracking table, beside the ledger's own tables and
+    spelled by the ledger's `Dialect`. The position moves on only from where the reader
+    that moves it started, in the transaction that adds that reader's rows: so a reader
+    overtaken by another adds nothing, whatever its rows (the table's key on client and
+    period is a second guard, not the first)."""
 
-    table: str
-    param: str
-    datastore: Any
+    def __init__(self, ledger: SupportLedger):
+        recorder: Any = ledger.recorder
+        self.datastore, self.dialect = recorder.datastore, recorder.dialect
+        schema = None if self.dialect.sqlite else self.datastore.schema
+        self.table, self.tracking_table = (name if schema is None else Identifier(schema, name).as_string(None)
+                                           for name in (REGISTER_TABLE, TRACKING_TABLE))
+        self.index = f"{REGISTER_TABLE}_by_position"  # unqualified: an index lives in its table's schema
+        self.application_name = ledger.name
 
-    def record(self, rows: list[RegisterRow], tracking: Tracking) -> None:
-        """Add rows and move the position on, in one transaction; IntegrityError if another
-        reader has already recorded this position (then nothing is added)."""
+    # --- tables ----------------------------------------------------------------------------
+
+    def create_table(self) -> None:
+        """Create the tables once, with the position at 0: a store that has them is not
+        written to (a query need not wait for the write lock); PostgreSQL's creators take
+        turns under the ledger's own lock for creating tables."""
+        if self._exists():
+            return
+        money, instant, position = ("TEXT", "TEXT", "INTEGER") if self.dialect.sqlite else ("numeric", "timestamptz", "bigint")
+        p = self.dialect.param
         with self.datastore.transaction(commit=True) as cursor:
+            if not self.dialect.sqlite:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CREATE_TABLES_LOCK])
+                if self._exists(cursor):  # another reader created them while this one waited
+                    return
+            cursor.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (client_id text NOT NULL, period text NOT NULL, "
+                           f"total {money} NOT NULL, issued_at {instant} NOT NULL, "
+                           f"computed_as_known_at {instant} NOT NULL, event_id text NOT NULL, "
+                           f"notification_id {position} NOT NULL, PRIMARY KEY (client_id, period))")
+            cursor.execute(f"CREATE INDEX IF NOT EXISTS {self.index} ON {self.table} (notification_id)")
+            cursor.execute(f"CREATE TABLE IF NOT EXISTS {self.tracking_table} (application_name text PRIMARY KEY, "
+                           f"notification_id {position} NOT NULL)")
+            cursor.execute(f"INSERT INTO {self.tracking_table} VALUES ({p}, 0) ON CONFLICT DO NOTHING",
+                           [self.application_name])
+
+    def _exists(self, cursor: Any = None) -> bool:
+        """Whether the tracking table (created last, with the rest) is there."""
+        if self.dialect.sqlite:
+            statement, name = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?", TRACKING_TABLE
+        else:
+            statement, name = "SELECT COUNT(to_regclass(%s)) AS n", self.tracking_table
+        if cursor is None:
+            with self.datastore.transaction(commit=False) as cursor:
+                return self._exists(cursor)
+        cursor.execute(statement, [name])
+        return bool(cursor.fetchone()["n"])
+
+    # --- the position (the library's TrackingRecorder) ---------------------------------------
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(f"SELECT notification_id FROM {self.tracking_table} WHERE application_name = "
+                           f"{self.dialect.param}", [application_name])
+            found = cursor.fetchone()
+            return None if found is None else int(found["notification_id"])
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        """Move the position on to `tracking`, from wherever it is now, adding no rows."""
+        self.record([], self.max_tracking_id(tracking.application_name) or 0, tracking)
+
+    # --- rows --------------------------------------------------------------------------------
+
+    def record(self, rows: list[RegisterRow], start: int, tracking: Tracking) -> None:
+        """Move the position from `start` to `tracking` and add the rows read in between,
+        in one transaction; IntegrityError, and nothing added, if the position is no longer
+        `start` (another reader recorded those positions first)."""
+        p = self.dialect.param
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(f"UPDATE {self.tracking_table} SET notification_id = {p} WHERE application_name = {p} "
+                           f"AND notification_id = {p} RETURNING notification_id",
+                           [tracking.notification_id, tracking.application_name, start])
+            if cursor.fetchone() is None:
+                raise IntegrityError(f"the register's position is no longer {start}")
             if rows:
-                placeholders = ", ".join([self.param] * 7)
-                cursor.executemany(f"INSERT INTO {self.table} VALUES ({placeholders})",
+                cursor.executemany(f"INSERT INTO {self.table} VALUES ({', '.join([p] * 7)})",
                                    [self._values(row) for row in rows])
-            self._insert_tracking(cursor, tracking)  # type: ignore[attr-defined]
 
     def select(self, *, upto: int, period: str | None = None, client_id: str | None = None) -> list[RegisterRow]:
         """The rows of events at positions up to `upto`, in the order they were recorded."""
-        where, params = [f"notification_id <= {self.param}"], [upto]
+        p = self.dialect.param
+        where, params = [f"notification_id <= {p}"], [upto]
         for column, value in (("period", period), ("client_id", client_id)):
             if value is not None:
-                where.append(f"{column} = {self.param}")
+                where.append(f"{column} = {p}")
                 params.append(value)
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(f"SELECT * FROM {self.table} WHERE {' AND '.join(where)} ORDER BY notification_id",
@@ -98,57 +166,15 @@ class RegisterView(TrackingRecorder):
             return [self._row(found) for found in cursor.fetchall()]
 
     def _values(self, row: RegisterRow) -> tuple[Any, ...]:
-        raise NotImplementedError
+        time = self.dialect.time
+        return (row.client_id, row.period, str(row.total) if self.dialect.sqlite else row.total,
+                time(row.issued_at), time(row.computed_as_known_at), row.event_id, row.notification_id)
 
     def _row(self, found: Any) -> RegisterRow:
-        raise NotImplementedError
-
-
-class SQLiteRegisterView(RegisterView, SQLiteTrackingRecorder):
-    """Money as decimal text and instants as ISO text with their offset: read back exactly."""
-
-    table, param = REGISTER_TABLE, "?"
-
-    def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(),
-                f"CREATE TABLE IF NOT EXISTS {self.table} (client_id TEXT NOT NULL, period TEXT NOT NULL, "
-                "total TEXT NOT NULL, issued_at TEXT NOT NULL, computed_as_known_at TEXT NOT NULL, "
-                "event_id TEXT NOT NULL, notification_id INTEGER NOT NULL, PRIMARY KEY (client_id, period))",
-                f"CREATE INDEX IF NOT EXISTS {self.table}_by_position ON {self.table} (notification_id)"]
-
-    def _values(self, row: RegisterRow) -> tuple[Any, ...]:
-        return (row.client_id, row.period, str(row.total), row.issued_at.isoformat(),
-                row.computed_as_known_at.isoformat(), row.event_id, row.notification_id)
-
-    def _row(self, found: Any) -> RegisterRow:
+        instant = self.dialect.from_time
         return RegisterRow(found["client_id"], found["period"], Decimal(found["total"]),
-                           in_moscow(datetime.fromisoformat(found["issued_at"])),
-                           in_moscow(datetime.fromisoformat(found["computed_as_known_at"])),
+                           in_moscow(instant(found["issued_at"])), in_moscow(instant(found["computed_as_known_at"])),
                            found["event_id"], found["notification_id"])
-
-
-class PostgresRegisterView(RegisterView, PostgresTrackingRecorder):
-    param = "%s"
-
-    def __init__(self, datastore: Any):
-        super().__init__(datastore, tracking_table_name=f"{REGISTER_TABLE}_tracking")
-        self.table = Identifier(datastore.schema, REGISTER_TABLE).as_string(None)
-        self.sql_create_statements += [
-            SQL("CREATE TABLE IF NOT EXISTS {table} (client_id text NOT NULL, period text NOT NULL, "
-                "total numeric NOT NULL, issued_at timestamptz NOT NULL, computed_as_known_at timestamptz NOT NULL, "
-                "event_id text NOT NULL, notification_id bigint NOT NULL, PRIMARY KEY (client_id, period))"
-                ).format(table=Identifier(datastore.schema, REGISTER_TABLE)),
-            SQL("CREATE INDEX IF NOT EXISTS {index} ON {table} (notification_id)").format(
-                index=Identifier(f"{REGISTER_TABLE}_by_position"), table=Identifier(datastore.schema, REGISTER_TABLE)),
-        ]
-
-    def _values(self, row: RegisterRow) -> tuple[Any, ...]:
-        return (row.client_id, row.period, row.total, row.issued_at, row.computed_as_known_at,
-                row.event_id, row.notification_id)
-
-    def _row(self, found: Any) -> RegisterRow:
-        return RegisterRow(found["client_id"], found["period"], found["total"], in_moscow(found["issued_at"]),
-                           in_moscow(found["computed_as_known_at"]), found["event_id"], found["notification_id"])
 
 
 # --- the projection --------------------------------------------------------------------------
@@ -157,12 +183,10 @@ class PostgresRegisterView(RegisterView, PostgresTrackingRecorder):
 class IssuedInvoiceRegister(Projection[RegisterView]):
     """The register of the ledger's issued invoices, in the ledger's store."""
 
-    name = "issued_invoice_register"
     topics = (get_topic(InvoiceIssued),)
 
     def __init__(self, ledger: SupportLedger):
-        datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
-        view = SQLiteRegisterView(datastore) if ledger.recorder.dialect.sqlite else PostgresRegisterView(datastore)  # type: ignore[attr-defined]
+        view = RegisterView(ledger)
         view.create_table()
         super().__init__(view)
         self.ledger = ledger
@@ -170,21 +194,22 @@ class IssuedInvoiceRegister(Projection[RegisterView]):
     @property
     def position(self) -> int:
         """The last position of the ledger's log the register has read (0: none)."""
-        return self.view.max_tracking_id(self.ledger.name) or 0  # type: ignore[attr-defined, no-any-return]
+        return self.view.max_tracking_id(self.ledger.name) or 0
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """One event, as the library's projection runner hands them over: an event the
         register does not list only moves its position on."""
-        self.view.record([], tracking)
+        self.view.record([], self.position, tracking)
 
     @process_event.register
     def _(self, domain_event: InvoiceIssued, tracking: Tracking) -> None:
-        self.view.record([row_of(domain_event, tracking.notification_id)], tracking)
+        self.view.record([row_of(domain_event, tracking.notification_id)], self.position, tracking)
 
     def catch_up(self) -> int:
-        """Read the log past the register's position, a page per transaction; the position
-        reached. A page another reader recorded first is skipped."""
+        """Read the log past the register's position, a page per transaction, up to its end
+        as it was when catching up began; the position reached. Where another reader has
+        recorded positions first, go on from where it got to."""
         recorder: Any = self.ledger.recorder
         last, position = recorder.max_notification_id() or 0, self.position
         while position < last:
@@ -192,11 +217,11 @@ class IssuedInvoiceRegister(Projection[RegisterView]):
             upto = page[-1].id if len(page) == PAGE else last
             rows = [row_of(self.ledger.mapper.to_domain_event(notification), notification.id) for notification in page]
             try:
-                self.view.record(rows, Tracking(self.ledger.name, upto))
+                self.view.record(rows, position, Tracking(self.ledger.name, upto))
             except IntegrityError:
                 moved_on = self.position
-                if moved_on <= position:
-                    raise  # not another reader: the rows themselves were refused
+                if moved_on == position:
+                    raise  # no other reader moved it: the rows themselves were refused
                 position = moved_on
             else:
                 position = upto
@@ -206,10 +231,12 @@ class IssuedInvoiceRegister(Projection[RegisterView]):
 def issued_invoices(ledger: SupportLedger, known_at: datetime, *, period: str | None = None,
                     client_id: str | None = None) -> list[RegisterRow]:
     """The invoices issued as known at K (of one period or client, if given), in the order
-    they were recorded; the register catches up first."""
+    they were recorded. N(K) is read first: the register then catches up to the end of the
+    log as it is after that, which holds every event recorded at or before K."""
+    known = ledger.position_at(known_at)
     register = IssuedInvoiceRegister(ledger)
-    position = register.catch_up()
-    return register.view.select(upto=min(position, ledger.position_at(known_at)), period=period, client_id=client_id)
+    register.catch_up()
+    return register.view.select(upto=known, period=period, client_id=client_id)
 
 
 def register_document(ledger: SupportLedger, known_at: datetime, *, period: str | None = None,

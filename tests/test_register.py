@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 
 import pytest
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError, Tracking
 
 import projections.register as register_module
 from commands.bus import apply_lines
@@ -55,6 +56,11 @@ def test_the_register_equals_a_replay_at_every_record_time(ledger, monkeypatch, 
                everything[-1].recorded_at]
     for known_at in moments:
         assert facts(issued_invoices(ledger, known_at)) == replayed(ledger, known_at), known_at
+    # A position bound is inclusive: read up to an invoice's own position, it is the last row.
+    invoices = [e for e in everything if isinstance(e.event, InvoiceIssued)]
+    register = IssuedInvoiceRegister(ledger)
+    for item in invoices[:3]:
+        assert register.view.select(upto=item.notification_id)[-1].event_id == item.event_id
     known_at = everything[-1].recorded_at
     for event in issued[:: max(1, len(issued) // 4)]:
         by_period = issued_invoices(ledger, known_at, period=event.period)
@@ -100,12 +106,9 @@ def test_event_by_event_as_the_library_runner_hands_them_then_in_pages(ledger):
 def test_a_transaction_that_fails_records_neither_rows_nor_position(ledger, monkeypatch):
     applied(ledger, generate(EVENTS, 3).lines)
     register = IssuedInvoiceRegister(ledger)
-
-    def fail(cursor, tracking):
-        raise RuntimeError("the process stopped after writing the rows")
-
-    monkeypatch.setattr(register.view, "_insert_tracking", fail)
-    with pytest.raises(RuntimeError):
+    # The position moves first in the transaction; the rows then cannot be written.
+    monkeypatch.setattr(register.view, "table", "ledger_no_such_table")
+    with pytest.raises(PersistenceError):
         register.catch_up()
     monkeypatch.undo()
     assert register.position == 0
@@ -114,21 +117,86 @@ def test_a_transaction_that_fails_records_neither_rows_nor_position(ledger, monk
     assert facts(issued_invoices(ledger, now)) == replayed(ledger, now)
 
 
-def test_a_page_another_reader_recorded_first_is_skipped(ledger, db_url):
+def test_a_reader_overtaken_by_another_adds_nothing_and_goes_on_from_there(ledger, db_url):
+    """The other reader stops a quarter of the way: the overtaken one must go on from
+    there, not from the end of the page it had read."""
     applied(ledger, generate(EVENTS, 11).lines)
     slow = IssuedInvoiceRegister(ledger)
-    record = slow.view.record
+    record, reached = slow.view.record, []
 
-    def overtaken(rows, tracking):
-        with SupportLedger(db_url) as other:
-            IssuedInvoiceRegister(other).catch_up()  # gets there first, with the same rows
-        slow.view.record = record
-        record(rows, tracking)
+    def overtaken(rows, start, tracking):
+        if not reached:  # another reader gets further first, stopping short of the end
+            with SupportLedger(db_url) as other:
+                faster = IssuedInvoiceRegister(other)
+                notifications = other.recorder.select_notifications(1, 10**6)
+                quarter = notifications[len(notifications) // 4].id
+                for notification in notifications:
+                    if notification.id > quarter:
+                        break
+                    faster.process_event(other.mapper.to_domain_event(notification),
+                                         Tracking(other.name, notification.id))
+                reached.append(faster.position)
+        record(rows, start, tracking)
 
     slow.view.record = overtaken
     assert slow.catch_up() == ledger.recorder.max_notification_id()
+    assert 0 < reached[0] < slow.position
     now = ledger.recorded_events()[-1].recorded_at
     assert facts(slow.view.select(upto=slow.position)) == replayed(ledger, now)
+
+
+def test_readers_at_once_on_a_new_store_count_each_event_once(ledger, db_url, monkeypatch):
+    """Readers in threads, each with its own connections, create the tables and catch up
+    together, in pages of two invoices."""
+    monkeypatch.setattr(register_module, "PAGE", 2)
+    applied(ledger, generate(EVENTS, 5).lines)
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            with SupportLedger(db_url) as own:
+                for _ in range(3):
+                    IssuedInvoiceRegister(own).catch_up()
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert errors == []
+    register = IssuedInvoiceRegister(ledger)
+    assert register.position == ledger.recorder.max_notification_id()
+    now = ledger.recorded_events()[-1].recorded_at
+    assert facts(register.view.select(upto=register.position)) == replayed(ledger, now)
+
+
+def test_catching_up_reads_only_past_the_position(ledger, monkeypatch):
+    lines = generate(EVENTS, 7).lines
+    applied(ledger, lines[:-200])
+    register = IssuedInvoiceRegister(ledger)
+    before = register.catch_up()
+    applied(ledger, lines[-200:])
+    starts = []
+    select = ledger.recorder.select_notifications
+    monkeypatch.setattr(ledger.recorder, "select_notifications",
+                        lambda start, *args, **kwargs: starts.append(start) or select(start, *args, **kwargs))
+    assert register.catch_up() == ledger.recorder.max_notification_id() > before
+    assert starts == [before + 1]
+
+
+def test_rows_refused_with_the_position_unmoved_are_an_error_not_skipped(ledger):
+    """A register whose position was lost (here: set back by hand) meets rows it already
+    has: that is not another reader's doing, and catching up says so."""
+    applied(ledger, generate(EVENTS, 3).lines)
+    register = IssuedInvoiceRegister(ledger)
+    register.catch_up()
+    with ledger.recorder.datastore.transaction(commit=True) as cursor:
+        cursor.execute(f"UPDATE {register.view.tracking_table} SET notification_id = 0")
+    with pytest.raises(IntegrityError):
+        register.catch_up()
+    assert register.position == 0
 
 
 def test_the_register_command_prints_the_issued_invoices_and_their_sum(capsys, tmp_path, db_url):
@@ -165,3 +233,17 @@ def test_a_client_registered_after_k_is_unknown_to_the_register_at_k(ledger):
     with pytest.raises(NotFoundError, match="unknown client"):
         register_document(ledger, before, client_id=late.event.client_id)
     assert register_document(ledger, late.recorded_at, client_id=late.event.client_id)["count"] == 0
+
+
+def test_a_store_error_in_a_query_is_one_line_not_a_traceback(capsys, db_url, monkeypatch):
+    """E.g. SQLite's write lock held by another process past the timeout while the register
+    catches up: the command says so in one line and exits 1."""
+    import commands.cli as cli
+
+    def locked(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(cli, "register_document", locked)
+    code = main(["register", "--db", db_url])
+    err = capsys.readouterr().err
+    assert code == 1 and err == "error: --db: database is locked\n"
