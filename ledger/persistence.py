@@ -327,7 +327,8 @@ class RecordTimeIndex:
         """This thread's open reading transaction, if any."""
         return self.__dict__.setdefault("_reading", threading.local())
 
-    def _rows(self, statement: str, params: Sequence[Any]) -> list[Any]:
+    def rows(self, statement: str, params: Sequence[Any]) -> list[Any]:
+        """The rows one read-only statement gives, inside `reading()` if one is open."""
         cursor = getattr(self._session, "cursor", None)
         if cursor is not None:
             cursor.execute(statement, params)
@@ -341,7 +342,7 @@ class RecordTimeIndex:
         d, found = self.dialect, []
         for start in range(0, len(streams), d.chunk):
             where, params = d.one_of("originator_id", streams[start : start + d.chunk])
-            found += [_stored_event(r) for r in self._rows(f"SELECT * FROM {d.events} WHERE {where} "
+            found += [_stored_event(r) for r in self.rows(f"SELECT * FROM {d.events} WHERE {where} "
                                           "ORDER BY originator_id, originator_version", params)]
         return found
 
@@ -388,7 +389,7 @@ class RecordTimeIndex:
             f"WHERE {' AND '.join(where)} ORDER BY e.{d.position}"
         )
         return [IndexRow(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"],
-                         d.from_time(r["recorded_at"]), bytes(r["state"])) for r in self._rows(statement, params)]
+                         d.from_time(r["recorded_at"]), bytes(r["state"])) for r in self.rows(statement, params)]
 
     def select_marks(self, mark: str, *, clients: Sequence[str] | None = None,
                      known_at: datetime | None = None) -> list[MarkRow]:
@@ -403,7 +404,7 @@ class RecordTimeIndex:
             params.append(d.time(known_at))
         statement = f"SELECT * FROM {d.marks} WHERE {' AND '.join(where)} ORDER BY notification_id"
         return [MarkRow(r["originator_id"], r["mark"], r["client_id"], r["notification_id"])
-                for r in self._rows(statement, params)]
+                for r in self.rows(statement, params)]
 
     def select_client_facts(self, after: datetime, upto: datetime) -> list[tuple[str, StoredEvent, datetime]]:
         """Every client's events recorded after `after` and at or before `upto`, with the
@@ -418,24 +419,24 @@ class RecordTimeIndex:
             f"WHERE e.{d.position} > {d.param} AND e.{d.position} <= {d.param}"
         )
         return [(r["client_id"], _stored_event(r), d.from_time(r["recorded_at"]))
-                for r in self._rows(statement, [STREAM_MARK, first, last])]
+                for r in self.rows(statement, [STREAM_MARK, first, last])]
 
     def position_at(self, known_at: datetime) -> int:
         """N(K): the log position of the last event recorded at or before K (0: none)."""
         d = self.dialect
-        return int(self._rows(f"SELECT {d.position_at()} AS n", [d.time(known_at)])[0]["n"])
+        return int(self.rows(f"SELECT {d.position_at()} AS n", [d.time(known_at)])[0]["n"])
 
     def client_ids(self) -> list[str]:
         return [row.client_id for row in self.select_marks(REGISTERED_MARK)]
 
     def stream_version(self, stream: str) -> int:
         """How many events the aggregate `stream` has (0: none)."""
-        rows = self._rows(f"SELECT MAX(originator_version) AS v FROM {self.dialect.events} "
+        rows = self.rows(f"SELECT MAX(originator_version) AS v FROM {self.dialect.events} "
                           f"WHERE originator_id = {self.dialect.param}", [stream])
         return rows[0]["v"] or 0
 
     def last_recorded_at(self) -> datetime | None:
-        rows = self._rows(f"SELECT recorded_at FROM {self.dialect.commits} ORDER BY notification_id DESC LIMIT 1", [])
+        rows = self.rows(f"SELECT recorded_at FROM {self.dialect.commits} ORDER BY notification_id DESC LIMIT 1", [])
         return self.dialect.from_time(rows[0]["recorded_at"]) if rows else None
 
     # --- stores written with one index row per event --------------------------------------
@@ -447,7 +448,7 @@ class RecordTimeIndex:
         the mapper, so upcasters apply). The old table is left as it was."""
         d, waited = self.dialect, None
         for _attempt in range(UPGRADE_ATTEMPTS):
-            if not self._has_per_event_index() or self._rows(f"SELECT 1 FROM {d.commits} LIMIT 1", []):
+            if not self._has_per_event_index() or self.rows(f"SELECT 1 FROM {d.commits} LIMIT 1", []):
                 return False
             try:
                 return self._upgrade(mapper)
@@ -639,7 +640,7 @@ class LedgerSQLiteRecorder(RecordTimeIndex, CheckpointingSQLiteRecorder, Execute
     _old_index = OLD_INDEX_TABLE
 
     def _has_per_event_index(self) -> bool:
-        return bool(self._rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [OLD_INDEX_TABLE]))
+        return bool(self.rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [OLD_INDEX_TABLE]))
 
     def _lock_for_upgrade(self, cursor: Any) -> None:
         cursor.execute(f"DELETE FROM {COMMITS_TABLE} WHERE 0")  # a write: takes SQLite's write lock
@@ -732,7 +733,7 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder, Colum
         return Identifier(self.datastore.schema, OLD_INDEX_TABLE).as_string(None)
 
     def _has_per_event_index(self) -> bool:
-        return self._rows("SELECT to_regclass(%s) IS NOT NULL AS found", [self._old_index])[0]["found"]
+        return self.rows("SELECT to_regclass(%s) IS NOT NULL AS found", [self._old_index])[0]["found"]
 
     def _lock_for_upgrade(self, cursor: Any) -> None:
         cursor.execute(f"LOCK TABLE {self.dialect.events} IN EXCLUSIVE MODE")

@@ -77,8 +77,8 @@ class RegisterView(TrackingRecorder):
     period is a second guard, not the first)."""
 
     def __init__(self, ledger: SupportLedger):
-        recorder: Any = ledger.recorder
-        self.datastore, self.dialect = recorder.datastore, recorder.dialect
+        self.recorder: Any = ledger.recorder
+        self.datastore, self.dialect = self.recorder.datastore, self.recorder.dialect
         schema = None if self.dialect.sqlite else self.datastore.schema
         self.table, self.tracking_table = (name if schema is None else Identifier(schema, name).as_string(None)
                                            for name in (REGISTER_TABLE, TRACKING_TABLE))
@@ -117,19 +117,16 @@ class RegisterView(TrackingRecorder):
         else:
             statement, name = "SELECT COUNT(to_regclass(%s)) AS n", self.tracking_table
         if cursor is None:
-            with self.datastore.transaction(commit=False) as cursor:
-                return self._exists(cursor)
+            return bool(self.recorder.rows(statement, [name])[0]["n"])
         cursor.execute(statement, [name])
         return bool(cursor.fetchone()["n"])
 
     # --- the position (the library's TrackingRecorder) ---------------------------------------
 
     def max_tracking_id(self, application_name: str) -> int | None:
-        with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(f"SELECT notification_id FROM {self.tracking_table} WHERE application_name = "
-                           f"{self.dialect.param}", [application_name])
-            found = cursor.fetchone()
-            return None if found is None else int(found["notification_id"])
+        found = self.recorder.rows(f"SELECT notification_id FROM {self.tracking_table} "
+                                   f"WHERE application_name = {self.dialect.param}", [application_name])
+        return int(found[0]["notification_id"]) if found else None
 
     def insert_tracking(self, tracking: Tracking) -> None:
         """Move the position on to `tracking`, from wherever it is now, adding no rows."""
@@ -160,10 +157,8 @@ class RegisterView(TrackingRecorder):
             if value is not None:
                 where.append(f"{column} = {p}")
                 params.append(value)
-        with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(f"SELECT * FROM {self.table} WHERE {' AND '.join(where)} ORDER BY notification_id",
-                           params)
-            return [self._row(found) for found in cursor.fetchall()]
+        statement = f"SELECT * FROM {self.table} WHERE {' AND '.join(where)} ORDER BY notification_id"
+        return [self._row(found) for found in self.recorder.rows(statement, params)]
 
     def _values(self, row: RegisterRow) -> tuple[Any, ...]:
         time = self.dialect.time

@@ -50,19 +50,18 @@ def test_the_register_equals_a_replay_at_every_record_time(ledger, monkeypatch, 
     monkeypatch.setattr(register_module, "PAGE", 7)  # many pages, each its own transaction
     applied(ledger, generate(EVENTS, seed).lines)
     everything = ledger.recorded_events()
-    issued = [e.event for e in everything if isinstance(e.event, InvoiceIssued)]
-    assert len(issued) >= 5, "the history must issue invoices for this test to mean anything"
+    invoices = [e for e in everything if isinstance(e.event, InvoiceIssued)]
+    assert len(invoices) >= 5, "the history must issue invoices for this test to mean anything"
     moments = [everything[0].recorded_at, *(everything[len(everything) * n // 4].recorded_at for n in (1, 2, 3)),
                everything[-1].recorded_at]
     for known_at in moments:
         assert facts(issued_invoices(ledger, known_at)) == replayed(ledger, known_at), known_at
     # A position bound is inclusive: read up to an invoice's own position, it is the last row.
-    invoices = [e for e in everything if isinstance(e.event, InvoiceIssued)]
     register = IssuedInvoiceRegister(ledger)
     for item in invoices[:3]:
         assert register.view.select(upto=item.notification_id)[-1].event_id == item.event_id
     known_at = everything[-1].recorded_at
-    for event in issued[:: max(1, len(issued) // 4)]:
+    for event in [item.event for item in invoices[:: max(1, len(invoices) // 4)]]:
         by_period = issued_invoices(ledger, known_at, period=event.period)
         assert facts(by_period) == replayed(ledger, known_at, period=event.period)
         assert facts(issued_invoices(ledger, known_at, client_id=event.client_id)) == \
