@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -50,6 +51,15 @@ class Outcome:
     status: Status
     command_id: str | None = None
     error: str | None = None
+
+
+@dataclass
+class ApplyStats:
+    """What a bulk apply did besides its outcomes: for benchmarks and progress reports."""
+
+    save_seconds: float = 0.0  # spent saving, summed over the processes that saved
+    workers: int = 1  # processes that ran commands (1: this one)
+    barriers: int = 0  # lines run here while the workers waited (see commands.parallel)
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -114,8 +124,9 @@ class WorkingSet(AggregateAccess):
     """Aggregates read from the ledger once and kept in memory, with the events accepted
     commands added to them, in command order, until they are saved together."""
 
-    def __init__(self, ledger: SupportLedger, *, new_command_ids: bool = False):
+    def __init__(self, ledger: SupportLedger, *, new_command_ids: bool = False, stats: ApplyStats | None = None):
         self.ledger = ledger
+        self.stats = stats
         # Assume command_ids are new and do not read their receipts: a reused one is
         # caught when saving (the store's key refuses a second receipt) or, if the command
         # is refused, by reading its receipt then (`_run`). Batches start so.
@@ -157,6 +168,11 @@ class WorkingSet(AggregateAccess):
         for stream in list(itertools.islice(self.cache, max(0, len(self.cache) - keep))):
             if stream not in self._saved_or_accepted:
                 del self.cache[stream]
+
+    def drop(self, streams: Iterable[str]) -> None:
+        """Between batches: forget these aggregates (another process may have changed them)."""
+        for stream in streams:
+            self.cache.pop(stream, None)
 
     def accept(self, touched: list[LedgerAggregate]) -> None:
         """The command succeeded: its events join the batch, its new aggregates the cache."""
@@ -214,7 +230,12 @@ class WorkingSet(AggregateAccess):
     def save(self) -> None:
         """Save every accepted event in one transaction."""
         if self.events:
-            self.ledger.save_atomically(*self.events)
+            started = time.perf_counter()
+            try:
+                self.ledger.save_atomically(*self.events)
+            finally:
+                if self.stats is not None:
+                    self.stats.save_seconds += time.perf_counter() - started
         for stream in self._saved_or_accepted:
             aggregate = self.cache.get(stream)
             if aggregate is not None:
@@ -264,10 +285,10 @@ def _repeat(command: Command, receipt: CommandReceipt, content: str) -> Outcome:
     )
 
 
-def execute(ledger: SupportLedger, command: Command, actor: str) -> Outcome:
+def execute(ledger: SupportLedger, command: Command, actor: str, stats: ApplyStats | None = None) -> Outcome:
     """Apply one validated command on its own; a refusal is returned, never raised."""
     for _attempt in range(MAX_ATTEMPTS):
-        working = WorkingSet(ledger)
+        working = WorkingSet(ledger, stats=stats)
         outcome = _run(working, command, actor)
         try:
             working.save()
@@ -288,28 +309,42 @@ def apply_line(ledger: SupportLedger, text: str, actor: str) -> Outcome:
 
 
 def apply_lines(
-    ledger: SupportLedger, lines: Iterable[str], actor: str, batch_size: int = BATCH_SIZE
+    ledger: SupportLedger, lines: Iterable[str], actor: str, batch_size: int = BATCH_SIZE, *,
+    workers: int = 1, stats: ApplyStats | None = None,
 ) -> Iterator[Outcome]:
     """Apply command-file lines in order, one outcome per line (blank lines give none),
-    saving up to `batch_size` commands per transaction."""
-    working = WorkingSet(ledger, new_command_ids=True)
+    saving up to `batch_size` commands per transaction. With `workers` > 1, a long file is
+    run by that many processes, each for its share of the clients (`commands.parallel`);
+    the outcomes and what is recorded are those of applying it here, line after line."""
+    lines = (text for text in lines if text.strip())
+    if workers > 1:
+        from commands.parallel import apply_in_parallel  # it imports this module
+
+        yield from apply_in_parallel(ledger, lines, actor, batch_size, workers=workers, stats=stats)
+        return
+    yield from apply_here(ledger, lines, actor, batch_size, stats)
+
+
+def apply_here(ledger: SupportLedger, lines: Iterable[str], actor: str, batch_size: int = BATCH_SIZE,
+               stats: ApplyStats | None = None) -> Iterator[Outcome]:
+    """`apply_lines` in this process, for lines that are not blank."""
+    working = WorkingSet(ledger, new_command_ids=True, stats=stats)
     batch: list[Command | Outcome] = []
     with bulk_collection():
         for text in lines:
-            if not text.strip():
-                continue
             batch.append(parse_line(text))
             if len(batch) >= batch_size:
-                yield from _apply_batch(ledger, working, batch, actor)
+                yield from apply_batch(ledger, working, batch, actor)
                 batch = []
                 working.evict(CACHE_LIMIT)
-        yield from _apply_batch(ledger, working, batch, actor)
+        yield from apply_batch(ledger, working, batch, actor)
 
 
-def _apply_batch(ledger: SupportLedger, working: WorkingSet, batch: list[Command | Outcome],
-                 actor: str) -> list[Outcome]:
+def apply_batch(ledger: SupportLedger, working: WorkingSet, batch: list[Command | Outcome],
+                actor: str) -> list[Outcome]:
+    """Run a batch of parsed lines in `working` and save it in one transaction."""
     working.prefetch(stream for item in batch if isinstance(item, Command)
-                     for stream in _streams(item, receipts=not working.new_command_ids))
+                     for stream in command_streams(item, receipts=not working.new_command_ids))
     outcomes: list[Outcome] = []
     saved_upto = 0
 
@@ -326,7 +361,7 @@ def _apply_batch(ledger: SupportLedger, working: WorkingSet, batch: list[Command
             for position in range(saved_upto, len(outcomes)):
                 item = batch[position]
                 if isinstance(item, Command):
-                    outcomes[position] = execute(ledger, item, actor)
+                    outcomes[position] = execute(ledger, item, actor, working.stats)
         saved_upto = len(outcomes)
 
     for item in batch:
@@ -345,8 +380,9 @@ def _apply_batch(ledger: SupportLedger, working: WorkingSet, batch: list[Command
     return outcomes
 
 
-def _streams(command: Command, *, receipts: bool = True) -> list[str]:
-    """The aggregates a command is likely to read, for prefetching in bulk."""
+def command_streams(command: Command, *, receipts: bool = True) -> list[str]:
+    """The aggregates a command is likely to read, for prefetching in bulk; among them every
+    one it can change, but for the catalog."""
     streams = []
     if receipts and command.command_id is not None:
         streams.append(CommandReceipt.stream_for(command.command_id))

@@ -21,6 +21,7 @@ from eventsourcing.persistence import PersistenceError
 
 from commands import render
 from commands.bus import apply_lines
+from commands.parallel import default_workers
 from commands.models import command_schema
 from ledger.application import DEFAULT_DB_URL, SupportLedger
 from ledger.errors import InvalidCommandError, LedgerError
@@ -68,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     apply = sub.add_parser("apply", parents=[common], help="apply a JSON Lines command file ('-' for stdin)")
     apply.add_argument("file")
+    apply.add_argument("--workers", type=_workers_argument, default=None,
+                       help="processes that apply a long file, each for its share of the clients "
+                            "(default: one per core, up to 4; 1: only this one)")
     apply.set_defaults(run=run_apply)
 
     schema = sub.add_parser("schema", parents=[common], help="print the JSON Schema of a command line")
@@ -184,7 +188,8 @@ def run_apply(args: argparse.Namespace) -> int:
             numbered = [(number, text) for number, text in enumerate(lines, start=1) if text.strip()]
         except UnicodeDecodeError as error:
             raise UserError(f"file: {args.file} is not UTF-8 text (byte {error.start}); nothing applied") from None
-        outcomes = apply_lines(ledger, (text for _, text in numbered), who)
+        workers = default_workers() if args.workers is None else args.workers
+        outcomes = apply_lines(ledger, (text for _, text in numbered), who, workers=workers)
         for (number, _), outcome in zip(numbered, outcomes, strict=True):
             rejected += outcome.status == "rejected"
             print(json.dumps({"line": number, "command_id": outcome.command_id,
@@ -255,6 +260,16 @@ def run_register(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         document = register_document(ledger, known_at(args), period=period, client_id=args.client_id)
     return _print(args, document, render.register)
+
+
+def _workers_argument(text: str) -> int:
+    try:
+        workers = int(text)
+    except ValueError:
+        workers = 0
+    if not 1 <= workers <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes from 1 to 64")
+    return workers
 
 
 def _period_argument(text: str) -> str:

@@ -205,6 +205,10 @@ class SupportLedger(AggregateAccess, Application[str]):
         event at a position up to it was recorded at or before K, and no other."""
         return self.recorder.position_at(in_moscow(known_at))  # type: ignore[attr-defined, no-any-return]
 
+    def stream_clients(self, streams: list[str]) -> dict[str, str]:
+        """The client each of these aggregates concerns, for those that exist (no payload is read)."""
+        return self.recorder.stream_clients(streams) if streams else {}  # type: ignore[attr-defined, no-any-return]
+
     def stream_version(self, stream: str) -> int:
         """How many events the aggregate `stream` has (0: none)."""
         return self.recorder.stream_version(stream)  # type: ignore[attr-defined, no-any-return]

@@ -421,6 +421,16 @@ class RecordTimeIndex:
         return [(r["client_id"], _stored_event(r), d.from_time(r["recorded_at"]))
                 for r in self.rows(statement, [STREAM_MARK, first, last])]
 
+    def stream_clients(self, streams: Sequence[str]) -> dict[str, str]:
+        """The client of each of the given aggregates that exists (its stream mark), by stream."""
+        d, found = self.dialect, {}
+        for start in range(0, len(streams), d.chunk):
+            where, params = d.one_of("originator_id", streams[start : start + d.chunk])
+            found.update((r["originator_id"], r["client_id"]) for r in self.rows(
+                f"SELECT originator_id, client_id FROM {d.marks} WHERE mark = {d.param} AND {where}",
+                [STREAM_MARK, *params]))
+        return found
+
     def position_at(self, known_at: datetime) -> int:
         """N(K): the log position of the last event recorded at or before K (0: none)."""
         d = self.dialect

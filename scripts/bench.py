@@ -3,7 +3,8 @@
     python scripts/bench.py --events N [--db URL] [--seed S] [--json] [--profile DIR]
 
 1. Generates about N events of history (scripts/bench_history.py, deterministic per seed).
-2. Applies it through `commands.bus.apply_lines` (the `support-ledger apply` path), timed:
+2. Applies it through `commands.bus.apply_lines` (the `support-ledger apply` path, with as
+   many worker processes as `support-ledger apply` starts here: --workers), timed:
    apply_events_per_s. Every command must be accepted; rejections are counted and the first
    few printed to stderr.
 3. Raw library baseline: the stored events, read back in record order and grouped into the
@@ -64,7 +65,8 @@ from rich.progress import (  # noqa: E402
 )
 from rich.table import Table  # noqa: E402
 
-from commands.bus import apply_lines  # noqa: E402
+from commands.bus import ApplyStats, apply_lines  # noqa: E402
+from commands.parallel import default_workers  # noqa: E402
 
 from ledger.application import SupportLedger  # noqa: E402
 from ledger.bulk import bulk_collection  # noqa: E402
@@ -200,31 +202,18 @@ class Sql:
         return in_moscow(_from_sqlite_time(value) if self.sqlite else value)
 
 
-class TimedLedger(SupportLedger):
-    """The ledger, keeping count of the time its saves take (the store's share of apply)."""
-
-    name = SupportLedger.name  # the same tables as the ledger's own
-    save_seconds = 0.0
-
-    def save_atomically(self, *items: Any) -> None:
-        started = time.perf_counter()
-        try:
-            super().save_atomically(*items)
-        finally:
-            self.save_seconds += time.perf_counter() - started
-
-
 # --- phases ----------------------------------------------------------------------------------
 
 
-def apply_phase(ledger: SupportLedger, history: History) -> tuple[float, Counter, list[tuple[int, str, str]]]:
+def apply_phase(ledger: SupportLedger, history: History, workers: int,
+                stats: ApplyStats) -> tuple[float, Counter, list[tuple[int, str, str]]]:
     statuses: Counter = Counter()
     rejected: list[tuple[int, str, str]] = []
     lines = history.lines
     with progress() as bar:
         task = bar.add_task("apply", total=len(lines), rate="")
         started = time.perf_counter()
-        for number, outcome in enumerate(apply_lines(ledger, lines, actor="bench"), start=1):
+        for number, outcome in enumerate(apply_lines(ledger, lines, "bench", workers=workers, stats=stats), start=1):
             statuses[outcome.status] += 1
             if outcome.status == "rejected" and len(rejected) < 10:
                 rejected.append((number, lines[number - 1], outcome.error or ""))
@@ -418,14 +407,16 @@ def _bench(args: argparse.Namespace, pool: Any) -> dict[str, Any]:
     stores = Stores(args.db)
     err.log(f"ledger store: {stores.url}")
     try:
-        with TimedLedger(stores.url) as ledger:
+        with SupportLedger(stores.url) as ledger:
             started = time.perf_counter()
+            stats = ApplyStats()
             with profiled(args.profile, "apply"):
-                apply_seconds, statuses, rejected = apply_phase(ledger, history)
+                apply_seconds, statuses, rejected = apply_phase(ledger, history, args.workers, stats)
             phases["apply"] = round(time.perf_counter() - started, 3)
-            save_seconds = ledger.save_seconds
+            save_seconds = stats.save_seconds
             err.log(f"phase apply: {phases['apply']:.1f} s — " + ", ".join(f"{n:,} {s}" for s, n in sorted(statuses.items()))
-                    + f"; saving {save_seconds:.1f} s of it")
+                    + f"; {stats.workers} worker process(es), {stats.barriers} barrier line(s), "
+                    f"saving {save_seconds:.1f} s in all")
             for number, line, error in rejected[:5]:
                 err.print(f"[red]rejected line {number}[/]: {error}\n  {line}", highlight=False, markup=True)
             sql = Sql(ledger, stores.sqlite)
@@ -478,10 +469,13 @@ def _bench(args: argparse.Namespace, pool: Any) -> dict[str, Any]:
         "raw_events_per_s": round(raw_rate, 1),
         "apply_ratio": round(ratio(apply_rate, raw_rate), 4),
         "apply_seconds": round(apply_seconds, 3),
-        # Where apply's time goes: saving (events, receipts, the record-time index, in the
-        # store's transactions) and the rest (parsing, rules, building events, invoices).
+        # Processes that ran the commands (commands.parallel), lines run while they waited.
+        "apply_workers": stats.workers,
+        "apply_barriers": stats.barriers,
+        # Time spent saving (events, receipts, the record-time index, in the store's
+        # transactions), summed over the processes that saved: with one process, the rest of
+        # apply is parsing, rules, building events and invoices.
         "apply_save_seconds": round(save_seconds, 3),
-        "apply_other_seconds": round(apply_seconds - save_seconds, 3),
         # P1 as it would be if everything but saving cost nothing: the save path's own ratio.
         "save_path_ratio": round(ratio(events / save_seconds, raw_rate), 4) if save_seconds else None,
         "raw_seconds": round(raw_seconds, 3),
@@ -559,6 +553,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", help="sqlite:///PATH (fresh) or postgresql://USER@HOST:PORT/DBNAME "
                                      "(default: a fresh SQLite file in a temp dir)")
     parser.add_argument("--seed", type=int, default=0, help="history seed (default 0)")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="processes for apply, as `support-ledger apply --workers` "
+                             f"(default, as there: {default_workers()} on this machine)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument("--profile", type=Path, help="write cProfile stats of apply and month-end here "
                                                      "(slows them down)")
