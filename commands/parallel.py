@@ -141,8 +141,8 @@ def apply_in_parallel(ledger: SupportLedger, lines: Iterator[str], actor: str, b
         yield from apply_here(ledger, itertools.chain(head, lines), actor, batch_size, stats)
         return
     with _Workers(ledger.url, actor, workers) as pool:
-        if stats is not None:
-            stats.workers = workers
+        stats = stats or ApplyStats()
+        stats.workers = workers
         yield from _Dealer(ledger, pool, actor, batch_size, stats).run(itertools.chain(head, lines))
 
 
@@ -229,8 +229,7 @@ def _send_until_none(outbox: queue.SimpleQueue[Any], pipe: Connection) -> None:
 class _Dealer:
     """Deals lines to the workers and hands their outcomes back in file order."""
 
-    def __init__(self, ledger: SupportLedger, pool: _Workers, actor: str, batch_size: int,
-                 stats: ApplyStats | None):
+    def __init__(self, ledger: SupportLedger, pool: _Workers, actor: str, batch_size: int, stats: ApplyStats):
         self.ledger, self.pool, self.actor, self.batch_size = ledger, pool, actor, batch_size
         self.stats = stats
         count = pool.count
@@ -268,16 +267,17 @@ class _Dealer:
                     break
                 self._receive()
                 yield from self._ready()
+        yield from self._drain()
+
+    def _drain(self) -> Iterator[Outcome]:
+        """Hand every line dealt so far to the workers and wait for all their outcomes."""
         self._send_all()
         while any(self.in_flight):
             self._receive()
         yield from self._ready()
 
     def _barrier(self, position: int, text: str, data: dict[str, Any]) -> Iterator[Outcome]:
-        self._send_all()
-        while any(self.in_flight):
-            self._receive()
-        yield from self._ready()
+        yield from self._drain()
         parsed = parse_line(text)
         if isinstance(parsed, Outcome):
             self.outcomes[position] = parsed
@@ -287,8 +287,7 @@ class _Dealer:
             changed = [CATALOG, *command_streams(parsed)]
             self.forget = [[*streams, *changed] for streams in self.forget]
         self.router.after_barrier(data)
-        if self.stats is not None:
-            self.stats.barriers += 1
+        self.stats.barriers += 1
 
     def _send(self, worker: int) -> None:
         while self.in_flight[worker] >= IN_FLIGHT:
@@ -307,19 +306,18 @@ class _Dealer:
         self.in_flight[worker] -= 1
         for position, status, command_id, error in answered:
             self.outcomes[position] = Outcome(status, command_id, error)  # type: ignore[arg-type]
-        if self.stats is not None:
-            self.stats.save_seconds += save_seconds
+        self.stats.save_seconds += save_seconds
 
     def _ready(self) -> Iterator[Outcome]:
-        while self.next_out in self.outcomes:
-            yield self.outcomes.pop(self.next_out)
-            self.next_out += 1
-        # Collect what has arrived without waiting, so that outcomes flow while lines are read.
-        while any(self.in_flight) and wait(self.pool.answers, timeout=0):
-            self._receive()
+        """The outcomes due next, collecting (without waiting) answers that have arrived,
+        so that outcomes flow while lines are read."""
+        while True:
             while self.next_out in self.outcomes:
                 yield self.outcomes.pop(self.next_out)
                 self.next_out += 1
+            if not (any(self.in_flight) and wait(self.pool.answers, timeout=0)):
+                return
+            self._receive()
 
 
 def _decode(text: str) -> dict[str, Any] | None:
