@@ -11,6 +11,7 @@ import argparse
 import getpass
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,13 +25,14 @@ from commands.bus import apply_lines
 from commands.parallel import default_workers
 from commands.models import command_schema
 from ledger.application import DEFAULT_DB_URL, SupportLedger
-from ledger.errors import InvalidCommandError, LedgerError
+from ledger.errors import DamagedRecordError, InvalidCommandError, LedgerError
+from ledger.store.append_only import DEFAULT_AUDITOR, DEFAULT_WRITER
 from ledger.timeutil import parse_instant, parse_period, utc_now
 from projections.entitlements import entitlements
 from projections.explain import diff, explain
 from projections.history import client_history
 from projections.invoice import invoice
-from projections.register import register_document
+from projections.register import REGISTER_TABLE, TRACKING_TABLE, RegisterView, register_document
 from projections.support_time import hours, sla
 
 
@@ -38,12 +40,15 @@ class UserError(Exception):
     """A mistake on the command line; printed as one line, exit status 1."""
 
 
+BROKEN_RECORD = 3  # exit status of `verify` when the record does not match its chain (CONTRACT.md)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (LedgerError, UserError) as error:
+    except (LedgerError, UserError, DamagedRecordError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except PersistenceError as error:  # e.g. the store is locked by another writer for too long
@@ -125,6 +130,24 @@ def build_parser() -> argparse.ArgumentParser:
     sla.add_argument("ticket_id")
     _add_query_options(sla)
     sla.set_defaults(run=run_sla)
+
+    head = sub.add_parser("head", parents=[common], help="the hash chain's head, for an auditor to keep")
+    head.add_argument("--json", action="store_true", help="print one JSON document")
+    head.set_defaults(run=run_head)
+
+    verify = sub.add_parser("verify", parents=[common],
+                            help="re-hash the whole record against its chain (exit 3 when broken)")
+    verify.add_argument("--expect", default=None, metavar="HASH",
+                        help="a head printed by `head` earlier: it must still be a link of the chain")
+    verify.add_argument("--json", action="store_true", help="print one JSON document")
+    verify.set_defaults(run=run_verify)
+
+    roles = sub.add_parser("roles", parents=[common],
+                           help="PostgreSQL: the SQL creating a writer role and a read-only auditor role")
+    roles.add_argument("--writer", default=DEFAULT_WRITER, help=f"the writer role's name (default {DEFAULT_WRITER})")
+    roles.add_argument("--auditor", default=DEFAULT_AUDITOR, help=f"the auditor role's name (default {DEFAULT_AUDITOR})")
+    roles.add_argument("--apply", action="store_true", help="run the SQL (as the owner of the tables) after printing it")
+    roles.set_defaults(run=run_roles)
     return parser
 
 
@@ -284,6 +307,45 @@ def run_sla(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         document = sla(ledger, args.ticket_id, known_at(args))
     return _print(args, document, render.sla)
+
+
+def run_head(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        document = ledger.head().document()
+    return _print(args, document, render.head)
+
+
+HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    expect = None if args.expect is None else args.expect.strip().lower()
+    if expect is not None and not HASH.fullmatch(expect):
+        raise UserError(f"--expect: {args.expect!r} is not a head's hash (64 hexadecimal digits, as `head` prints)")
+    with open_ledger(args) as ledger:
+        verdict = ledger.verify(expect)
+    _print(args, verdict.document(), render.verdict)
+    return 0 if verdict.ok else BROKEN_RECORD
+
+
+ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def run_roles(args: argparse.Namespace) -> int:
+    if not database_url(args).startswith(("postgresql://", "postgres://")):
+        raise UserError("--db: roles are for a PostgreSQL store (SQLite has no roles)")
+    for option, name in (("--writer", args.writer), ("--auditor", args.auditor)):
+        if not ROLE_NAME.fullmatch(name):
+            raise UserError(f"{option}: {name!r} is not a role name (letters, digits and _, up to 63)")
+    with open_ledger(args) as ledger:
+        RegisterView(ledger).create_table()  # the writer maintains it, so it must exist first
+        sql = ledger.recorder.roles_sql(args.writer, args.auditor, [REGISTER_TABLE, TRACKING_TABLE])  # type: ignore[attr-defined]
+        print(sql, end="")
+        if args.apply:
+            with ledger.recorder.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+                cursor.execute(sql)
+            print(f"-- applied: {args.writer} (SELECT, INSERT) and {args.auditor} (SELECT) exist", file=sys.stderr)
+    return 0
 
 
 def known_at(args: argparse.Namespace) -> datetime:

@@ -21,13 +21,22 @@ def facts(payload: dict[str, Any]) -> str:
     )
 
 
+EVENT_COLUMNS = ("event", "type", "valid at", "recorded at", "actor", "recorded by", "facts")
+
+
+def event_row(event: dict[str, Any]) -> tuple[str, ...]:
+    """An event of `history` or `explain` as a table row: the declared actor beside the
+    writer the store saw (`recorded_by`, which --actor cannot choose)."""
+    return (event["event_id"], event["type"], moment(event["valid_at"]), moment(event["recorded_at"]),
+            event["actor"], event["recorded_by"] or "—", facts(event["payload"]))
+
+
 def history(document: dict[str, Any]) -> None:
     table = Table(title=f"History of {document['client_id']} as known at {document['known_at']} (Moscow time)")
-    for column in ("event", "type", "valid at", "recorded at", "actor", "facts"):
+    for column in EVENT_COLUMNS:
         table.add_column(column, overflow="fold")
     for event in document["events"]:
-        table.add_row(event["event_id"], event["type"], moment(event["valid_at"]),
-                      moment(event["recorded_at"]), event["actor"], facts(event["payload"]))
+        table.add_row(*event_row(event))
     console.print(table)
     console.print(f"{len(document['events'])} events")
 
@@ -90,10 +99,9 @@ def register(document: dict[str, Any]) -> None:
 
 
 def _events_table(events: list[dict[str, Any]]) -> Table:
-    table = Table("event", "type", "valid at", "recorded at", "actor", "facts", box=None, padding=(0, 1))
+    table = Table(*EVENT_COLUMNS, box=None, padding=(0, 1))
     for event in events:
-        table.add_row(event["event_id"], event["type"], moment(event["valid_at"]),
-                      moment(event["recorded_at"]), event["actor"], facts(event["payload"]))
+        table.add_row(*event_row(event))
     return table
 
 
@@ -121,3 +129,25 @@ def difference(document: dict[str, Any]) -> None:
             console.print(f"   now: {change['after']['computation']}")
         console.print(_events_table(change["caused_by"]))
     console.print(f"\n{len(document['events_recorded_between'])} events recorded in between")
+
+
+def head(document: dict[str, Any]) -> None:
+    console.print(f"head: {document['hash']}")
+    console.print(f"at log position {document['position']:,}, recorded at {document['recorded_at'] or '—'}; "
+                  f"{document['events']:,} events in {document['commits']:,} commits")
+
+
+def verdict(document: dict[str, Any]) -> None:
+    head_ = document["head"]
+    if document["ok"]:
+        console.print(f"[green]verified[/]: {head_['events']:,} events in {head_['commits']:,} commits match "
+                      f"their chain (from log position {document['chain_starts_at']:,})")
+        console.print(f"head: {head_['hash']} at position {head_['position']:,}")
+        return
+    broken = document["broken"]
+    console.print(f"[red]BROKEN[/]: {broken['problem']} at {broken['event_id'] or '—'} "
+                  f"(commit at log position {broken['commit'] if broken['commit'] is not None else '—'})")
+    if broken["detail"]:
+        console.print(broken["detail"], highlight=False)
+    console.print(f"expected hash: {broken['expected_hash'] or '—'}")
+    console.print(f"found hash:    {broken['found_hash'] or '—'}")

@@ -46,3 +46,18 @@ class RuleViolationError(LedgerError):
 
 class DuplicateCommandIdError(LedgerError):
     """The same command_id was applied before with different content."""
+
+
+class DamagedRecordError(Exception):
+    """The store holds what the ledger cannot read: an event missing from its stream, a
+    payload that does not decode, an unknown event type. Not a refusal of a command (the
+    bus does not turn it into a `rejected` line): whatever met it stops, and the record
+    needs `support-ledger verify`."""
+
+    def __init__(self, event_id: str, problem: str):
+        self.event_id = event_id
+        self.problem = problem
+        super().__init__(event_id, problem)
+
+    def __str__(self) -> str:
+        return f"the record is damaged at {self.event_id}: {self.problem}; run `support-ledger verify`"

@@ -16,6 +16,9 @@ Four things here go beyond the eventsourcing library's defaults:
     the client and the first event that carried it: which aggregates a client has, which
     clients are registered, which tickets have work in a period. A client's events are
     then read by the events table's own key.
+- Each transaction also extends the **hash chain** (`ledger_chain`, one link per commit,
+  `ledger.store.chain`), and every table above refuses UPDATE and DELETE by trigger
+  (`ledger.store.append_only`).
 - SQLite connections keep the statements they prepared (`LedgerSQLiteFactory`); the
   library's keep one.
 - `environment_for(url)` turns CONTRACT.md's database URLs into the library's settings.
@@ -24,6 +27,8 @@ Four things here go beyond the eventsourcing library's defaults:
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -55,16 +60,19 @@ from eventsourcing.sqlite import (
     SQLiteCursor,
     SQLiteFactory,
 )
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import TopicError, get_topic, resolve_topic
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from ledger.errors import InvalidCommandError
+from ledger.errors import DamagedRecordError, InvalidCommandError
 from ledger.events import REGISTERED_MARK, STREAM_MARK, LedgerEvent, event_id
+from ledger.store import append_only
+from ledger.store.chain import ChainedEvent, CommitRow, Head, Link, build, next_link, utc_text
 
 COMMITS_TABLE = "ledger_commits"
 MARKS_TABLE = "ledger_stream_marks"
+CHAIN_TABLE = "ledger_chain"
 OLD_INDEX_TABLE = "ledger_event_index"  # one row per event, in stores made before the two above
 CREATE_TABLES_LOCK = 0x5E_D6E7  # advisory lock id: "support ledger" creating its tables
 
@@ -124,13 +132,22 @@ class LedgerMapper(Mapper[str]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        cls = resolve_topic(stored_event.topic)
+        """The event, or DamagedRecordError naming it when the store holds what no event
+        class reads (an unknown topic, a payload that does not decode)."""
+        try:
+            cls = resolve_topic(stored_event.topic)
+        except (TopicError, ValueError, TypeError, AttributeError):
+            raise _damaged(stored_event, f"unknown event type: {stored_event.topic!r}") from None
         if not (isinstance(cls, type) and issubclass(cls, LedgerEvent)):
-            return super().to_domain_event(stored_event)
-        state = self._payload(cls, stored_event)
-        state["originator_id"] = stored_event.originator_id
-        state["originator_version"] = stored_event.originator_version
-        return cls.model_validate(state)
+            raise _damaged(stored_event, f"unknown event type: {stored_event.topic!r} is not a ledger event")
+        try:
+            state = self._payload(cls, stored_event)
+            state["originator_id"] = stored_event.originator_id
+            state["originator_version"] = stored_event.originator_version
+            return cls.model_validate(state)
+        except (ValueError, TypeError, KeyError, AttributeError, LookupError, RuntimeError, RecursionError) as error:
+            reason = (str(error).strip() or type(error).__name__).splitlines()[0]
+            raise _damaged(stored_event, f"payload does not decode: {reason}") from None
 
     def valid_at_of(self, stored_event: StoredEvent) -> datetime:
         """The event's valid time, read from its payload without building the event."""
@@ -145,6 +162,14 @@ class LedgerMapper(Mapper[str]):
             getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
             version += 1
         return state
+
+    def readable(self, event: ChainedEvent) -> str | None:
+        """Why the stored event cannot be read as its event type (None: it can)."""
+        try:
+            self.to_domain_event(StoredEvent(event.stream, event.version, event.topic, event.state))
+        except DamagedRecordError as error:
+            return error.problem
+        return None
 
     def _seal(self, data: bytes) -> bytes:
         if self.compressor:
@@ -161,6 +186,10 @@ class LedgerMapper(Mapper[str]):
         return data
 
 
+def _damaged(stored_event: StoredEvent, problem: str) -> DamagedRecordError:
+    return DamagedRecordError(event_id(str(stored_event.originator_id), stored_event.originator_version), problem)
+
+
 # --- the record-time index --------------------------------------------------------------
 
 
@@ -174,6 +203,7 @@ class IndexRow:
     topic: str
     recorded_at: datetime
     state: bytes
+    recorded_by: str | None = None  # the writer's identity the store saw (None: not known)
 
     @property
     def event_id(self) -> str:
@@ -249,6 +279,7 @@ class Dialect:
     events: str
     commits: str
     marks: str
+    chain: str
     param: str  # "?" or "%s"
     position: str  # the events table's notification id column
     sqlite: bool
@@ -286,6 +317,10 @@ class Dialect:
     def from_time(self, value: Any) -> datetime:
         return _from_sqlite_time(value) if self.sqlite else value
 
+    def time_text(self, value: Any) -> str:
+        """A stored record time as the chain hashes it: SQLite's text exactly as stored."""
+        return str(value) if self.sqlite else utc_text(value)
+
     def position_at(self) -> str:
         """N(K) for a K parameter: the last notification id recorded at or before K (0: none).
         One index probe, since record times increase with notification ids."""
@@ -297,9 +332,14 @@ class Dialect:
         return (f"(SELECT c.recorded_at FROM {self.commits} c WHERE c.notification_id >= {alias}.{self.position} "
                 "ORDER BY c.notification_id LIMIT 1)")
 
+    def recorded_by(self, alias: str) -> str:
+        """Who recorded event `alias`, as its commit's link says (CONTRACT.md `recorded_by`)."""
+        return (f"(SELECT l.recorded_by FROM {self.chain} l WHERE l.notification_id >= {alias}.{self.position} "
+                "ORDER BY l.notification_id LIMIT 1)")
+
 
 def _stored_event(row: Any) -> StoredEvent:
-    return StoredEvent(row["originator_id"], row["originator_version"], row["topic"], bytes(row["state"]))
+    return StoredEvent(row["originator_id"], row["originator_version"], row["topic"], _state(row["state"]))
 
 
 class RecordTimeIndex:
@@ -327,15 +367,15 @@ class RecordTimeIndex:
         """This thread's open reading transaction, if any."""
         return self.__dict__.setdefault("_reading", threading.local())
 
-    def rows(self, statement: str, params: Sequence[Any]) -> list[Any]:
+    def rows(self, statement: str, params: Sequence[Any], *, fetch: bool = True) -> list[Any]:
         """The rows one read-only statement gives, inside `reading()` if one is open."""
         cursor = getattr(self._session, "cursor", None)
         if cursor is not None:
             cursor.execute(statement, params)
-            return cursor.fetchall()
+            return cursor.fetchall() if fetch else []
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(statement, params)
-            return cursor.fetchall()
+            return cursor.fetchall() if fetch else []
 
     def select_streams(self, streams: Sequence[str]) -> list[StoredEvent]:
         """Every event of the given aggregates, stream by stream, in version order."""
@@ -385,11 +425,12 @@ class RecordTimeIndex:
                 params.append(d.time(instant))
         statement = (
             f"SELECT e.{d.position} AS notification_id, e.originator_id, e.originator_version, e.topic, "
-            f"e.state, {d.recorded_at('e')} AS recorded_at FROM {d.events} e "
+            f"e.state, {d.recorded_at('e')} AS recorded_at, {d.recorded_by('e')} AS recorded_by FROM {d.events} e "
             f"WHERE {' AND '.join(where)} ORDER BY e.{d.position}"
         )
         return [IndexRow(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"],
-                         d.from_time(r["recorded_at"]), bytes(r["state"])) for r in self.rows(statement, params)]
+                         d.from_time(r["recorded_at"]), _state(r["state"]), r["recorded_by"] or None)
+                for r in self.rows(statement, params)]
 
     def select_marks(self, mark: str, *, clients: Sequence[str] | None = None,
                      known_at: datetime | None = None) -> list[MarkRow]:
@@ -449,6 +490,80 @@ class RecordTimeIndex:
         rows = self.rows(f"SELECT recorded_at FROM {self.dialect.commits} ORDER BY notification_id DESC LIMIT 1", [])
         return self.dialect.from_time(rows[0]["recorded_at"]) if rows else None
 
+    # --- the hash chain --------------------------------------------------------------------
+
+    def head(self) -> Head:
+        """The chain's last link: one row, whatever the size of the log."""
+        rows = self.rows(f"SELECT {_HEAD_COLUMNS} FROM {self.dialect.chain} ORDER BY notification_id DESC LIMIT 1", [])
+        return _head(rows[0] if rows else None)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """`reading()`, seeing one state of the store throughout (later commits unseen)."""
+        with self.reading():
+            if not self.dialect.sqlite:  # SQLite's read transaction is a snapshot already
+                self.rows("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", [], fetch=False)
+            yield
+
+    def links(self) -> Iterator[Link]:
+        """Every link, in log order (a page of a few at a time: manifests can be long)."""
+        last = -1
+        while rows := self.rows(f"SELECT * FROM {self.dialect.chain} WHERE notification_id > {self.dialect.param} "
+                                f"ORDER BY notification_id LIMIT {_LINK_PAGE}", [last]):
+            for r in rows:
+                yield Link(r["notification_id"], r["sequence"], r["events"], r["recorded_at"], r["recorded_by"],
+                           r["hash"], r["manifest"], r["adopted_at"])
+            last = rows[-1]["notification_id"]
+
+    def commit_rows(self) -> Iterator[CommitRow]:
+        """Every commit's record time, in log order, as stored."""
+        d, last = self.dialect, -1
+        while rows := self.rows(f"SELECT notification_id, recorded_at FROM {d.commits} WHERE notification_id > "
+                                f"{d.param} ORDER BY notification_id LIMIT {_LOG_PAGE}", [last]):
+            yield from (CommitRow(r["notification_id"], d.time_text(r["recorded_at"])) for r in rows)
+            last = rows[-1]["notification_id"]
+
+    def log(self) -> Iterator[ChainedEvent]:
+        """Every stored event, in log order, as stored (whatever it holds)."""
+        d, last = self.dialect, -(1 << 62)
+        while rows := self.rows(f"SELECT {d.position} AS n, originator_id, originator_version, topic, state "
+                                f"FROM {d.events} WHERE {d.position} > {d.param} ORDER BY {d.position} "
+                                f"LIMIT {_LOG_PAGE}", [last]):
+            yield from (ChainedEvent(r["n"], str(r["originator_id"]), _integer(r["originator_version"]),
+                                     str(r["topic"] or ""), _state(r["state"])) for r in rows)
+            last = rows[-1]["n"]
+
+    def adopt_chain(self) -> bool:
+        """A store written before the chain gets its links built once, from what it holds,
+        under the store's write lock; they vouch for history from then on (`adopted_at`)."""
+        d, waited = self.dialect, None
+        for _attempt in range(UPGRADE_ATTEMPTS):
+            if self.rows(f"SELECT 1 FROM {d.chain} LIMIT 1", []) or not self.rows(f"SELECT 1 FROM {d.commits} LIMIT 1", []):
+                return False
+            try:
+                return self._build_chain()
+            except OperationalError as error:  # SQLite's lock timed out: another process builds it
+                waited = error
+        raise OperationalError(f"the chain was not built after {UPGRADE_ATTEMPTS} attempts") from waited
+
+    def _build_chain(self) -> bool:
+        d = self.dialect
+        with self.datastore.transaction(commit=True) as cursor:
+            self._lock_for_upgrade(cursor)
+            cursor.execute(f"SELECT 1 FROM {d.chain} LIMIT 1")
+            if cursor.fetchone() is not None:
+                return False  # another process has done it meanwhile
+            self._session.cursor = cursor  # the reads below run in this transaction
+            try:
+                units = _units(self.commit_rows(), self.log())
+                links = [link.row() for link in build(units, utc_text(datetime.now(timezone.utc)))]
+            finally:
+                self._session.cursor = None
+            for start in range(0, len(links), _LINK_PAGE):
+                cursor.executemany(f"INSERT INTO {d.chain} VALUES ({', '.join([d.param] * 8)})",
+                                   links[start : start + _LINK_PAGE])
+            return True
+
     # --- stores written with one index row per event --------------------------------------
 
     def adopt_per_event_index(self, mapper: LedgerMapper) -> bool:
@@ -503,9 +618,60 @@ class RecordTimeIndex:
         raise NotImplementedError
 
 
-def _sqlite_time(instant: datetime) -> str:
-    """Fixed-width UTC text, so that text order is time order in SQLite."""
-    return instant.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+_sqlite_time = utc_text  # fixed-width UTC text: text order is time order in SQLite
+_LOG_PAGE = 10_000  # events or commits per statement when reading the whole log
+_LINK_PAGE = 100  # links per statement (a link lists its commit's events)
+_CHAIN_COLUMNS = ("notification_id {integer} PRIMARY KEY, sequence {integer} NOT NULL UNIQUE, "
+                  "events {integer} NOT NULL, recorded_at {text} NOT NULL, recorded_by {text} NOT NULL, "
+                  "hash {text} NOT NULL, manifest {text} NOT NULL, adopted_at {text}")
+_HEAD_COLUMNS = "notification_id, recorded_at, hash, events, sequence"
+
+
+def _head(row: Any) -> Head:
+    """The chain's head from a row of _HEAD_COLUMNS (None: no link yet)."""
+    if row is None:
+        return Head.of(None)
+    return Head(row["notification_id"], row["recorded_at"], row["hash"], row["events"], row["sequence"])
+
+
+def _state(value: Any) -> bytes:
+    """A stored payload as bytes, whatever the column holds (someone may have written text)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return b"" if value is None else bytes(value)
+
+
+def _integer(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1  # not a version: verify reports the event as out of order
+
+
+def _chained(stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]) -> list[ChainedEvent]:
+    """A transaction's events as the chain hashes them, in log order."""
+    return sorted((ChainedEvent(n, s.originator_id, s.originator_version, s.topic, s.state)  # type: ignore[arg-type]
+                   for s, n in zip(stored_events, notification_ids, strict=True)), key=lambda e: e.position)
+
+
+def _units(commits: Iterator[CommitRow], events: Iterator[ChainedEvent]) -> Iterator[tuple[int, str, list[ChainedEvent]]]:
+    """(commit position, record time, its events) for each commit, in log order."""
+    pending = next(events, None)
+    for commit in commits:
+        taken = []
+        while pending is not None and pending.position <= commit.position:
+            taken.append(pending)
+            pending = next(events, None)
+        yield commit.position, commit.recorded_at, taken
+
+
+def os_user() -> str:
+    """The operating-system user of this process: what `--actor` cannot choose (SQLite's
+    `recorded_by`). Read from the process's user id, not from $USER or $LOGNAME."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
 
 
 def _from_sqlite_time(text: str) -> datetime:
@@ -614,7 +780,8 @@ class LedgerSQLiteRecorder(RecordTimeIndex, CheckpointingSQLiteRecorder, Execute
     def __init__(self, datastore: Any, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name)
         self.dialect = Dialect(events=self.events_table_name, commits=COMMITS_TABLE, marks=MARKS_TABLE,
-                               param="?", position="rowid", sqlite=True)
+                               chain=CHAIN_TABLE, param="?", position="rowid", sqlite=True)
+        self.writer = os_user()
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -625,6 +792,8 @@ class LedgerSQLiteRecorder(RecordTimeIndex, CheckpointingSQLiteRecorder, Execute
             "originator_id TEXT NOT NULL, mark TEXT NOT NULL, client_id TEXT NOT NULL, "
             "notification_id INTEGER NOT NULL, PRIMARY KEY (originator_id, mark)) WITHOUT ROWID",
             f"CREATE INDEX IF NOT EXISTS {MARKS_TABLE}_by_client ON {MARKS_TABLE} (client_id, mark)",
+            f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ({_CHAIN_COLUMNS.format(integer='INTEGER', text='TEXT')})",
+            *append_only.sqlite_triggers([self.events_table_name, COMMITS_TABLE, MARKS_TABLE, CHAIN_TABLE]),
         ]
 
     def _insert_events(
@@ -639,7 +808,13 @@ class LedgerSQLiteRecorder(RecordTimeIndex, CheckpointingSQLiteRecorder, Execute
             now = datetime.now(timezone.utc)
             if last is not None:
                 now = max(now, _from_sqlite_time(last[0]) + _TICK)
-            c.execute(f"INSERT INTO {COMMITS_TABLE} VALUES (?, ?)", (max(notification_ids), _sqlite_time(now)))
+            position, recorded_at = max(notification_ids), _sqlite_time(now)
+            c.execute(f"INSERT INTO {COMMITS_TABLE} VALUES (?, ?)", (position, recorded_at))
+            # The chain's previous link, read under the same lock: links follow commit order.
+            c.execute(f"SELECT {_HEAD_COLUMNS} FROM {CHAIN_TABLE} ORDER BY notification_id DESC LIMIT 1")
+            link = next_link(_head(c.fetchone()), position, recorded_at, self.writer,
+                             _chained(stored_events, notification_ids))
+            c.execute(f"INSERT INTO {CHAIN_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", link.row())
             if marks := _mark_rows(stored_events, notification_ids):
                 self._insert_marks(c, marks)
         return notification_ids
@@ -693,10 +868,12 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder, Colum
             events=Identifier(schema, self.events_table_name).as_string(None),
             commits=Identifier(schema, COMMITS_TABLE).as_string(None),
             marks=Identifier(schema, MARKS_TABLE).as_string(None),
+            chain=Identifier(schema, CHAIN_TABLE).as_string(None),
             param="%s", position="notification_id", sqlite=False,
         )
         names = {"schema": Identifier(schema), "commits": Identifier(COMMITS_TABLE),
-                 "marks": Identifier(MARKS_TABLE), "marks_client": Identifier(f"{MARKS_TABLE}_by_client")}
+                 "marks": Identifier(MARKS_TABLE), "marks_client": Identifier(f"{MARKS_TABLE}_by_client"),
+                 "chain": Identifier(CHAIN_TABLE)}
 
         def sql(text: str) -> Any:
             return SQL(text).format(**names)  # type: ignore[arg-type]
@@ -708,17 +885,57 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder, Colum
                 "originator_id text NOT NULL, mark text NOT NULL, client_id text NOT NULL, "
                 "notification_id bigint NOT NULL, PRIMARY KEY (originator_id, mark))"),
             sql("CREATE INDEX IF NOT EXISTS {marks_client} ON {schema}.{marks} (client_id, mark)"),
+            sql("CREATE TABLE IF NOT EXISTS {schema}.{chain} ("
+                + _CHAIN_COLUMNS.format(integer="bigint", text="text") + ")"),
+            *(SQL(statement) for statement in append_only.postgres_triggers(  # type: ignore[call-overload]
+                Identifier(schema).as_string(None), [Identifier(t).as_string(None) for t in self.protected_tables])),
         ]
         # Marks go as one JSON array (psycopg's array dumping costs about 9 µs a row).
         self._insert_marks_statement = (
             f"INSERT INTO {self.dialect.marks} SELECT x->>0, x->>1, x->>2, (x->>3)::bigint "
             "FROM json_array_elements(%s::json) AS x ON CONFLICT DO NOTHING")
-        # One statement per transaction, still inside the EXCLUSIVE lock the library takes
-        # for inserts: the commit's record time, later than every earlier one, and the marks.
+        # Two statements per transaction, still inside the EXCLUSIVE lock the library takes
+        # for inserts: the commit's record time (later than every earlier one), who is
+        # writing, and the chain's previous link; then the commit, its link and the marks.
+        self._chain_head = (
+            f"SELECT GREATEST(clock_timestamp(), (SELECT recorded_at + interval '1 microsecond' FROM "
+            f"{self.dialect.commits} ORDER BY notification_id DESC LIMIT 1)) AS now, session_user AS who, l.* "
+            f"FROM (SELECT 1) AS one LEFT JOIN (SELECT {_HEAD_COLUMNS} FROM {self.dialect.chain} "
+            "ORDER BY notification_id DESC LIMIT 1) AS l ON true")
         self._insert_index = (
-            f"WITH recorded AS (INSERT INTO {self.dialect.commits} SELECT %s, GREATEST(clock_timestamp(), "
-            f"(SELECT recorded_at + interval '1 microsecond' FROM {self.dialect.commits} "
-            "ORDER BY notification_id DESC LIMIT 1))) " + self._insert_marks_statement)
+            f"WITH recorded AS (INSERT INTO {self.dialect.commits} VALUES (%s, %s)), "
+            f"linked AS (INSERT INTO {self.dialect.chain} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)) "
+            + self._insert_marks_statement)
+
+    @property
+    def protected_tables(self) -> list[str]:
+        """The tables whose rows the ledger's answers rest on: append-only (`append_only`)."""
+        return [self.events_table_name, COMMITS_TABLE, MARKS_TABLE, CHAIN_TABLE]
+
+    def roles_sql(self, writer: str, auditor: str, derived: Sequence[str]) -> str:
+        """The SQL creating the writer and auditor roles for this store (`append_only.roles_sql`);
+        `derived`: the tables rebuilt from the events, which the writer maintains."""
+        schema = self.datastore.schema
+
+        def quoted(name: str) -> str:
+            return Identifier(name).as_string(None)
+
+        return append_only.roles_sql(
+            quoted(schema), [quoted(t) for t in self.protected_tables], [quoted(t) for t in derived],
+            quoted(f"{self.events_table_name}_notification_id_seq"), quoted(self.events_table_name),
+            quoted(writer), quoted(auditor))
+
+    def create_table(self) -> None:
+        """The library's tables and the ledger's, unless every one is there with its
+        triggers: then no DDL runs, so that a role without CREATE (the writer of
+        `append_only.roles_sql`) can open the store."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(append_only.postgres_protected_query(), [self.datastore.schema, self.protected_tables])
+            ready = curs.fetchone()["n"] == 2 * len(self.protected_tables)  # type: ignore[index]
+        if ready:
+            self.datastore.register_type_adapters()
+            return
+        super().create_table()
 
     def _create_table(self, curs: Cursor[DictRow]) -> None:
         # Two processes opening a new store at once would race on CREATE OR REPLACE
@@ -731,8 +948,13 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder, Colum
     ) -> Sequence[int] | None:
         notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         if notification_ids:
+            curs.execute(self._chain_head)
+            row: Any = curs.fetchone()
+            position = max(notification_ids)
+            head = _head(row) if row["notification_id"] is not None else _head(None)
+            link = next_link(head, position, utc_text(row["now"]), row["who"], _chained(stored_events, notification_ids))
             marks = json.dumps(_mark_rows(stored_events, notification_ids))
-            curs.execute(self._insert_index, [max(notification_ids), marks])
+            curs.execute(self._insert_index, [position, row["now"], *link.row(), marks])
         return notification_ids
 
     def _insert_marks(self, cursor: Any, marks: list[tuple[str, str, str, int]]) -> None:
@@ -805,6 +1027,9 @@ def environment_for(url: str) -> dict[str, str]:
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
             "POSTGRES_SCHEMA": schema,
             "POSTGRES_CONNECT_TIMEOUT": "5",
+            # The library's insert function would bypass the recorder that writes the
+            # record-time index and the chain: the ledger always inserts through its own.
+            "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
             # The library ends a session idle in a transaction after 5 s. A read transaction
             # (`RecordTimeIndex.reading`) may decode a long history between statements.
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",

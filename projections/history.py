@@ -12,7 +12,8 @@ from ledger.timeutil import in_moscow
 
 
 def event_document(recorded: RecordedEvent) -> dict[str, Any]:
-    """One event as users read it: id, type, both times, who recorded it, and its facts."""
+    """One event as users read it: id, type, both times, who recorded it (the declared
+    actor, and the writer the store saw), and its facts."""
     event = recorded.event
     return {
         "event_id": recorded.event_id,
@@ -20,6 +21,7 @@ def event_document(recorded: RecordedEvent) -> dict[str, Any]:
         "valid_at": in_moscow(event.valid_at).isoformat(),
         "recorded_at": in_moscow(recorded.recorded_at).isoformat(),
         "actor": event.actor,
+        "recorded_by": recorded.recorded_by,
         "command_id": event.command_id,
         "payload": event.payload(),
     }

@@ -41,10 +41,10 @@ def _lines_table(lines: list[dict[str, Any]]) -> list[str]:
 
 
 def _events_table(events: list[dict[str, Any]]) -> list[str]:
-    rows = [[e["event_id"], e["type"], e["valid_at"], e["recorded_at"], e["actor"],
+    rows = [[e["event_id"], e["type"], e["valid_at"], e["recorded_at"], e["actor"], e["recorded_by"] or "—",
              ", ".join(f"{k}={v}" for k, v in e["payload"].items() if v is not None and k != "client_id")]
             for e in events]
-    return _table(["event", "type", "valid time", "recorded", "actor", "facts"], rows)
+    return _table(["event", "type", "valid time", "recorded", "actor", "recorded by", "facts"], rows)
 
 
 def report(ledger: SupportLedger, client_id: str, period: str) -> str:

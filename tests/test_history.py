@@ -84,7 +84,7 @@ def test_history_has_every_aggregate_of_the_client_in_record_order(ledger):
     expected = list(expected_rows())
     assert [(e["event_id"], e["type"]) for e in rows] == [(i, t) for i, t, *_ in expected]
     for event, (_, _, valid_at, actor, command_id) in zip(rows, expected, strict=True):
-        assert set(event) == {"event_id", "type", "valid_at", "recorded_at", "actor",
+        assert set(event) == {"event_id", "type", "valid_at", "recorded_at", "actor", "recorded_by",
                               "command_id", "payload"}
         assert event["actor"] == actor
         assert event["command_id"] == command_id

@@ -10,8 +10,8 @@ from typing import Any, Self
 from eventsourcing.domain import BaseAggregate
 from eventsourcing.utils import get_topic
 
-from ledger.errors import InvalidCommandError
-from ledger.events import LedgerCreated, LedgerEvent
+from ledger.errors import DamagedRecordError, InvalidCommandError
+from ledger.events import LedgerCreated, LedgerEvent, event_id
 
 
 class LedgerAggregate(BaseAggregate[str]):
@@ -55,11 +55,23 @@ class LedgerAggregate(BaseAggregate[str]):
 
 def replay(events: Iterable[LedgerEvent]) -> dict[str, LedgerAggregate]:
     """Aggregates rebuilt from their events (in record order), keyed by stream id: the one
-    fold both the write side and the read side use."""
+    fold both the write side and the read side use. A stream whose versions do not follow
+    one another from 1 is a damaged record, named by the version it lacks."""
     aggregates: dict[str, Any] = {}
     for event in events:
-        aggregates[event.originator_id] = event.mutate(aggregates.get(event.originator_id))
+        current = aggregates.get(event.originator_id)
+        expected = 1 if current is None else current.version + 1
+        if event.originator_version != expected:
+            raise stream_break(event.originator_id, expected, event.originator_version)
+        aggregates[event.originator_id] = event.mutate(current)
     return aggregates
+
+
+def stream_break(stream: str, expected: int, found: int) -> DamagedRecordError:
+    """The damage a stream shows when version `found` comes where `expected` should."""
+    if found > expected:
+        return DamagedRecordError(event_id(stream, expected), f"event missing (the next one stored is version {found})")
+    return DamagedRecordError(event_id(stream, found), f"events out of order (version {found} after {expected - 1})")
 
 
 def require_not_before(at: datetime, earliest: datetime, *, field: str, what: str) -> None:
