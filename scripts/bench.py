@@ -22,6 +22,10 @@
    recorded up to K, folded) ÷ the query path `projections.invoice.invoice` ≥ 100; both
    documents must be identical (asof_equal).
 6. P4: peak_rss_mb of the month-end computation in a fresh (spawned) process ≤ 1024.
+7. Integrity (issue "An audit-grade record"): verify_s, one `SupportLedger.verify` of the
+   whole store (every link re-hashed, every stream and payload checked), and verify_ratio =
+   verify_s ÷ the raw read and decode of step 4 (target ≤ 1.0); head_ms, one `head` query
+   (it must not re-hash the log: the time of one small query).
 
 --db: default a fresh SQLite file in a temp dir (kept, path printed); for postgresql://…
 a fresh schema for the ledger (kept) and another for the raw baseline (dropped). With
@@ -84,7 +88,8 @@ from projections.knowledge import fold, replayed_knowledge  # noqa: E402
 from projections.month_end import invoices_for_period  # noqa: E402
 
 TARGETS = {"P1": ("apply_ratio", ">=", 0.5), "P2": ("month_end_ratio", "<=", 1.0),
-           "P3": ("asof_speedup", ">=", 100.0), "P4": ("peak_rss_mb", "<=", 1024.0)}
+           "P3": ("asof_speedup", ">=", 100.0), "P4": ("peak_rss_mb", "<=", 1024.0),
+           "V": ("verify_ratio", "<=", 1.0)}
 PAGE = 10_000
 err = Console(stderr=True)
 
@@ -452,6 +457,14 @@ def _bench(args: argparse.Namespace, pool: Any) -> dict[str, Any]:
             err.log(f"month-end {period}: {documents:,} invoices in {month_end_seconds:.2f} s; "
                     f"raw read and decode of {decoded:,} events in {raw_read_seconds:.2f} s")
             asof = timed("asof", phases)(lambda: asof_phase(stores.url, sql))
+            verdict = timed("verify", phases)(reader.verify)
+            if not verdict.ok:
+                raise RuntimeError(f"the benchmark's store does not verify: {verdict.broken}")
+            started = time.perf_counter()
+            reader.head()
+            head_ms = (time.perf_counter() - started) * 1000
+            err.log(f"verify: {verdict.events:,} events in {verdict.head.commits:,} commits in {phases['verify']:.2f} s; "
+                    f"head in {head_ms:.2f} ms")
 
         child = timed("month_end_rss", phases)(
             lambda: pool.apply(month_end_child, (stores.url, period, known_now.isoformat())))
@@ -490,6 +503,9 @@ def _bench(args: argparse.Namespace, pool: Any) -> dict[str, Any]:
         "asof_speedup": round(ratio(asof["replay_seconds"], asof["query_seconds"]), 2),
         "asof_equal": asof["asof_equal"],
         "peak_rss_mb": round(child["peak_rss_mb"], 1),
+        "verify_s": phases["verify"],
+        "verify_ratio": round(ratio(phases["verify"], raw_read_seconds), 4),
+        "head_ms": round(head_ms, 3),
         "targets": {},
         "sample_client": asof["sample_client"],
         "sample_period": asof["sample_period"],
@@ -537,6 +553,9 @@ def show(result: dict[str, Any]) -> None:
          f"≥ 100  (replay {result['replay_seconds']:.3f} s; query {result['query_seconds']:.4f} s; "
          f"equal: {result['asof_equal']})"),
         ("P4", "peak_rss_mb", f"{result['peak_rss_mb']:,.0f}", "≤ 1024 MB (month-end in a fresh process)"),
+        ("V", "verify_ratio", f"{result['verify_ratio']:.3f}",
+         f"≤ 1.0  (verify {result['verify_s']:.2f} s; raw read {result['raw_read_seconds']:.2f} s; "
+         f"head {result['head_ms']:.2f} ms)"),
     ]
     for target, figure, value, goal in rows:
         ok = result["targets"][target]

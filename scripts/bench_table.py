@@ -30,6 +30,9 @@ ROWS = [
     ("replay s / query s", None, None),
     ("**P3** asof_speedup (≥ 100)", "asof_speedup", "{:,.0f}"),
     ("**P4** peak_rss_mb (≤ 1024)", "peak_rss_mb", "{:.0f}"),
+    ("verify s / raw read s", None, None),
+    ("**V** verify_ratio (≤ 1.0)", "verify_ratio", "{:.2f}"),
+    ("head ms", "head_ms", "{:.2f}"),
 ]
 
 
@@ -38,12 +41,15 @@ def cell(result: dict, label: str, key: str | None, form: str | None) -> str:
         return f"{result['month_end_seconds']:.2f} / {result['raw_read_seconds']:.2f}"
     if label.startswith("apply s"):
         return f"{result['apply_seconds']:.1f} ({result.get('apply_workers', 1)})"
+    if label.startswith("verify s"):
+        return "—" if "verify_s" not in result else f"{result['verify_s']:.2f} / {result['raw_read_seconds']:.2f}"
     if label.startswith("replay"):
         return f"{result['replay_seconds']:.2f} / {result['query_seconds']:.4f}"
     if result.get(key) is None:
         return "—"  # not measured by the bench that wrote this result
     text = form.format(result[key])  # type: ignore[union-attr]
-    target = {"apply_ratio": "P1", "month_end_ratio": "P2", "asof_speedup": "P3", "peak_rss_mb": "P4"}.get(key)
+    target = {"apply_ratio": "P1", "month_end_ratio": "P2", "asof_speedup": "P3", "peak_rss_mb": "P4",
+              "verify_ratio": "V"}.get(key)
     if target:
         text += " ✓" if result["targets"][target] else " ✗"
     return text

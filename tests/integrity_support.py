@@ -85,6 +85,8 @@ class Raw:
         return found
 
     def restore(self, snapshot: dict[str, list[tuple[Any, ...]]]) -> None:
+        """Put back the rows of `snapshot` (opening the ledger may have put the triggers back)."""
+        self.drop_triggers()
         for table, rows in snapshot.items():
             self.run(f"DELETE FROM {self.q(table)}")
             if not rows:

@@ -318,3 +318,50 @@ def test_the_writer_role_appends_and_neither_role_can_edit_or_unprotect(capsys):
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         for role in (writer, auditor):
             conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+# --- concurrent writers ----------------------------------------------------------------------------
+
+
+WRITER = """
+import json, sys
+from commands.bus import apply_line
+from ledger.application import SupportLedger
+with SupportLedger(sys.argv[1]) as ledger:
+    for text in sys.stdin:
+        outcome = apply_line(ledger, text, "writer")
+        assert outcome.status == "applied", outcome
+"""
+
+
+def test_four_writer_processes_at_once_leave_a_chain_that_verifies(db_url):
+    import subprocess
+    import sys
+
+    with SupportLedger(db_url) as ledger:
+        applied(ledger, *(c for c in DEMO_COMMANDS if c["command"] in {"PublishPriceList", "ReleaseVersion"}))
+    files = []
+    for writer in range(4):
+        lines = [{"command": "RegisterClient", "client_id": f"w{writer}", "name": f"Writer {writer}"},
+                 {"command": "IssueLicense", "client_id": f"w{writer}", "license_id": f"L{writer}",
+                  "product": "RegionSoft CRM", "issued_on": "2025-01-10"}]
+        for ticket in range(6):
+            ticket_id = f"T-{writer}-{ticket}"
+            lines.append({"command": "OpenTicket", "ticket_id": ticket_id, "client_id": f"w{writer}",
+                          "at": "2025-02-03T11:00", "channel": "phone", "subject": "s", "category": "question",
+                          "product": "RegionSoft CRM", "version": "7.5"})
+            lines += [{"command": "LogTime", "ticket_id": ticket_id, "entry_id": f"{ticket_id}/{n}", "engineer": "e",
+                       "started_at": f"2025-02-03T1{2 + n}:00", "minutes": 10, "activity": "consultation"}
+                      for n in range(3)]
+        files.append("".join(json.dumps(line) + "\n" for line in lines))
+    processes = [subprocess.Popen([sys.executable, "-c", WRITER, db_url], stdin=subprocess.PIPE, text=True,
+                                  cwd=Path(__file__).resolve().parents[1]) for _ in files]
+    for process, text in zip(processes, files, strict=True):
+        process.stdin.write(text)  # type: ignore[union-attr]
+        process.stdin.close()  # type: ignore[union-attr]
+    assert [process.wait(timeout=120) for process in processes] == [0, 0, 0, 0]
+    with SupportLedger(db_url) as ledger:
+        verdict = ledger.verify()
+        assert verdict.ok, verdict.broken
+        assert verdict.head.events == len(ledger.recorded_events())
+        assert verdict.head.commits >= 4 * len(files[0].splitlines())  # one commit per command at least

@@ -28,7 +28,9 @@ CLIENTS = ("acme", "beta")
 PERIODS = ("2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06")
 BUG_FACTS = {"build": "9.0.1234", "description": "Open report X, press Print",
              "screenshot": "https://portal.example/s/1.png"}
-RECORD_TIMES = {"known_at", "computed_as_known_at", "recorded_at"}
+# What the store, not the facts, decides: when it recorded them, and which writer it saw
+# (the OS user on SQLite, the database user on PostgreSQL).
+RECORD_TIMES = {"known_at", "computed_as_known_at", "recorded_at", "recorded_by"}
 
 
 def ticket(ticket_id: str, client_id: str, category: str, at: str = "2025-02-03T09:00") -> dict:

@@ -84,6 +84,8 @@ def test_a_generated_history_applied_by_workers_equals_it_applied_line_after_lin
         assert one_by_one(reference, history.lines) == outcomes
         assert facts(ledger) == facts(reference)
     assert sum(item.type == "InvoiceIssued" for item in ledger.recorded_events()) == history.invoices
+    verdict = ledger.verify()  # the workers' commits and the barriers' extend one chain
+    assert verdict.ok and verdict.head.events == len(ledger.recorded_events())
 
 
 def _clients_by_worker(ledger: SupportLedger, clients: list[str]) -> list[list[str]]:

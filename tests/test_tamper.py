@@ -1,0 +1,184 @@
+"""The tamper suite: an attacker with the owner's rights removes the triggers and changes
+the record in one of the ways below. `verify` must fail (exit 3) naming exactly the first
+broken event and what is wrong; the untouched record must pass.
+
+The expectation of each tampering is worked out here from the rows it changed, not from the
+chain: the first event, in log order, whose stored form is no longer what was committed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from commands.cli import main
+from ledger.application import SupportLedger
+from ledger.events import event_id
+from ledger.persistence import CHAIN_TABLE, COMMITS_TABLE
+from tests.integrity_support import Raw, raw_store
+from tests.support import apply
+
+DEMO = Path(__file__).resolve().parents[1] / "scripts" / "demo" / "commands.jsonl"
+TAMPERINGS = 100
+
+Expected = tuple[str, str]  # (event id, problem)
+
+
+def build_store(url: str) -> None:
+    """The demo, with commits of one command and of many: a line at a time, then in batches."""
+    lines = [json.loads(line) for line in DEMO.read_text(encoding="utf-8").splitlines() if line.strip()]
+    with SupportLedger(url) as ledger:
+        apply(ledger, *lines[:30])
+        from commands.bus import apply_lines
+        list(apply_lines(ledger, [json.dumps(line) for line in lines[30:]], "batcher", batch_size=7))
+
+
+def commit_of(raw_log: list[tuple], commits: list[tuple], position: int) -> list[tuple]:
+    """The events of the commit that holds `position`, in log order."""
+    ends = [c[0] for c in commits]
+    end = min(e for e in ends if e >= position)
+    start = max([e for e in ends if e < end], default=0)
+    return [row for row in raw_log if start < row[0] <= end]
+
+
+def _changed_payload(raw: Raw, rng: random.Random) -> Expected:
+    position, stream, version, _, state = rng.choice(raw.log())
+    raw.run(f"UPDATE {raw.q(raw.events)} SET state = ? WHERE {raw.position} = ?", (state + b" ", position))
+    return event_id(stream, version), "payload changed"
+
+
+def _deleted_event(raw: Raw, rng: random.Random) -> Expected:
+    position, stream, version, *_ = rng.choice(raw.log())
+    raw.run(f"DELETE FROM {raw.q(raw.events)} WHERE {raw.position} = ?", (position,))
+    return event_id(stream, version), "event missing"
+
+
+def _swapped_payloads(raw: Raw, rng: random.Random) -> Expected:
+    log = raw.log()
+    while True:
+        first, second = sorted(rng.sample(log, 2))
+        if first[4] != second[4]:
+            break
+    for row, state in ((first, second[4]), (second, first[4])):
+        raw.run(f"UPDATE {raw.q(raw.events)} SET state = ? WHERE {raw.position} = ?", (state, row[0]))
+    return event_id(first[1], first[2]), "payload changed"
+
+
+def _record_time_changed(raw: Raw, rng: random.Random) -> Expected:
+    commits, log = raw.commits(), raw.log()
+    position, recorded_at = rng.choice(commits)
+    if raw.sqlite:
+        moved = (datetime.fromisoformat(recorded_at) + timedelta(seconds=rng.randint(-3600, 3600) or 1))
+        value = moved.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    else:
+        value = recorded_at + timedelta(seconds=rng.randint(-3600, 3600) or 1)
+    raw.run(f"UPDATE {raw.q(COMMITS_TABLE)} SET recorded_at = ? WHERE notification_id = ?", (value, position))
+    first = commit_of(log, commits, position)[0]
+    return event_id(first[1], first[2]), "record time changed"
+
+
+def _forged_event(raw: Raw, rng: random.Random) -> Expected:
+    log = raw.log()
+    streams: dict[str, int] = {}
+    for _, stream, version, *_ in log:
+        streams[stream] = max(streams.get(stream, 0), version)
+    stream = rng.choice(sorted(streams))
+    _, _, _, topic, state = rng.choice(log)
+    if rng.random() < 0.5:  # the next version of an existing stream, or a new stream
+        version = streams[stream] + 1
+    else:
+        stream, version = f"ticket/FORGED-{rng.randint(1, 999)}", 1
+    raw.run(f"INSERT INTO {raw.q(raw.events)} (originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)",
+            (stream, version, topic, state))
+    return event_id(stream, version), "event added"
+
+
+def _truncated_tail(raw: Raw, rng: random.Random) -> Expected:
+    log = raw.log()
+    cut = log[-rng.randint(1, 12):]
+    raw.run(f"DELETE FROM {raw.q(raw.events)} WHERE {raw.position} >= ?", (cut[0][0],))
+    return event_id(cut[0][1], cut[0][2]), "event missing"
+
+
+def _chain_row_changed(raw: Raw, rng: random.Random) -> Expected:
+    commits, log = raw.commits(), raw.log()
+    position = rng.choice(commits)[0]
+    column, value = rng.choice([("hash", "%064x" % rng.getrandbits(256)), ("recorded_by", "someone-else")])
+    raw.run(f"UPDATE {raw.q(CHAIN_TABLE)} SET {column} = ? WHERE notification_id = ?", (value, position))
+    first = commit_of(log, commits, position)[0]
+    return event_id(first[1], first[2]), "chain row changed"
+
+
+def _chain_row_deleted(raw: Raw, rng: random.Random) -> Expected:
+    commits, log = raw.commits(), raw.log()
+    position = rng.choice(commits)[0]
+    raw.run(f"DELETE FROM {raw.q(CHAIN_TABLE)} WHERE notification_id = ?", (position,))
+    first = commit_of(log, commits, position)[0]
+    return event_id(first[1], first[2]), "chain row missing"
+
+
+def _order_changed(raw: Raw, rng: random.Random) -> Expected:
+    """Two events of one commit trade places in the log."""
+    commits, log = raw.commits(), raw.log()
+    commit = rng.choice([c for c in commits if len(commit_of(log, commits, c[0])) > 1])
+    first, second = sorted(rng.sample(commit_of(log, commits, commit[0]), 2))
+    table, column = raw.q(raw.events), raw.position
+    raw.run(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (-1, first[0]))
+    raw.run(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (first[0], second[0]))
+    raw.run(f"UPDATE {table} SET {column} = ? WHERE {column} = ?", (second[0], -1))
+    return event_id(first[1], first[2]), "order changed"
+
+
+TAMPER: dict[str, Callable[[Raw, random.Random], Expected]] = {
+    "changed payload": _changed_payload,
+    "deleted event": _deleted_event,
+    "swapped payloads": _swapped_payloads,
+    "record time changed": _record_time_changed,
+    "forged event": _forged_event,
+    "truncated tail": _truncated_tail,
+    "chain row changed": _chain_row_changed,
+    "chain row deleted": _chain_row_deleted,
+    "order changed": _order_changed,
+}
+
+
+def test_random_tamperings_are_each_caught_at_the_first_broken_event(db_url, capsys):
+    build_store(db_url)
+    rng = random.Random(20261205)
+    with raw_store(db_url) as raw, SupportLedger(db_url) as ledger:
+        raw.drop_triggers()
+        pristine = raw.snapshot()
+        head = ledger.head()
+        assert ledger.verify().ok
+        kinds = list(TAMPER)
+        for round_ in range(TAMPERINGS):
+            kind = kinds[round_ % len(kinds)] if round_ < len(kinds) else rng.choice(kinds)
+            expected = TAMPER[kind](raw, rng)
+            verdict = ledger.verify(expect=head.hash)
+            assert verdict.broken is not None, (round_, kind, expected)
+            assert (verdict.broken.event_id, verdict.broken.problem) == expected, (round_, kind, verdict.broken)
+            if round_ % 25 == 0:  # the command line says the same, with exit status 3
+                assert main(["verify", "--db", db_url, "--json"]) == 3
+                printed = json.loads(capsys.readouterr().out)["broken"]
+                assert (printed["event_id"], printed["problem"]) == expected
+            raw.restore(pristine)
+            if round_ % 10 == 0:
+                assert ledger.verify(expect=head.hash).ok, (round_, kind)
+        assert main(["verify", "--db", db_url]) == 0
+
+
+def test_a_kept_head_passes_after_appends_and_fails_after_a_change_before_it(db_url):
+    build_store(db_url)
+    with SupportLedger(db_url) as ledger:
+        kept = ledger.head()
+        apply(ledger, {"command": "ReopenTicket", "ticket_id": "T-1001", "at": "2025-02-06T12:00"})
+        assert ledger.verify(expect=kept.hash).ok
+        with raw_store(db_url) as raw:
+            raw.drop_triggers()
+            position, stream, version, _, state = raw.log()[1]
+            raw.run(f"UPDATE {raw.q(raw.events)} SET state = ? WHERE {raw.position} = ?", (state + b" ", position))
+        verdict = ledger.verify(expect=kept.hash)
+        assert verdict.broken is not None and verdict.broken.event_id == event_id(stream, version)
