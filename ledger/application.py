@@ -233,7 +233,7 @@ class SupportLedger(AggregateAccess, Application[str]):
         recorder: Any = self.recorder
         with recorder.snapshot():
             return verify(recorder.head(), recorder.links(), recorder.commit_rows(), recorder.log(),
-                          self.mapper.readable, expect)
+                          self.mapper.read, recorder.mark_rows, expect)
 
 
 def _check_streams(rows: list[IndexRow]) -> None:

@@ -1,6 +1,6 @@
 """How events reach the store and come back: mapper, transcoder, recorders, database URLs.
 
-Four things here go beyond the eventsourcing library's defaults:
+What here goes beyond the eventsourcing library's defaults:
 
 - `LedgerMapper` stores pydantic events as JSON of their fields and rebuilds them through
   pydantic validation, running the `upcast_vN_vN+1` chain of the event class first. The
@@ -21,7 +21,13 @@ Four things here go beyond the eventsourcing library's defaults:
   (`ledger.store.append_only`).
 - SQLite connections keep the statements they prepared (`LedgerSQLiteFactory`); the
   library's keep one.
-- `environment_for(url)` turns CONTRACT.md's database URLs into the library's settings.
+- Table creation: the PostgreSQL recorder runs no DDL when every table and trigger is
+  there (`LedgerPostgresRecorder.create_table`), so that a writer role that owns nothing
+  can open the store; the SQLite recorder waits and tries again while another process
+  holds the write lock (an older store's triggers are being created).
+- `environment_for(url)` turns CONTRACT.md's database URLs into the library's settings,
+  and fixes `POSTGRES_ENABLE_DB_FUNCTIONS` off: the library's insert function would
+  bypass the recorder that writes the record-time index and the chain.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import os
 import pwd
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,7 +75,7 @@ from psycopg.sql import SQL, Identifier
 from ledger.errors import DamagedRecordError, InvalidCommandError
 from ledger.events import REGISTERED_MARK, STREAM_MARK, LedgerEvent, event_id
 from ledger.store import append_only
-from ledger.store.chain import ChainedEvent, CommitRow, Head, Link, build, next_link, utc_text
+from ledger.store.chain import ChainedEvent, CommitRow, Head, Link, Reading, build, next_link, utc_text
 
 COMMITS_TABLE = "ledger_commits"
 MARKS_TABLE = "ledger_stream_marks"
@@ -128,7 +135,7 @@ class LedgerMapper(Mapper[str]):
             topic=get_topic(type(domain_event)),
             state=self._seal(state),
             client_id=domain_event.client_id,
-            marks=domain_event.index_marks() if domain_event.client_id is not None else (),
+            marks=marks_of(domain_event),
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
@@ -163,13 +170,14 @@ class LedgerMapper(Mapper[str]):
             version += 1
         return state
 
-    def readable(self, event: ChainedEvent) -> str | None:
-        """Why the stored event cannot be read as its event type (None: it can)."""
+    def read(self, event: ChainedEvent) -> Reading:
+        """What `verify` needs of a stored event: why it cannot be read as its event type
+        (None: it can), and the marks the record-time index must hold for it."""
         try:
-            self.to_domain_event(StoredEvent(event.stream, event.version, event.topic, event.state))
+            domain_event = self.to_domain_event(StoredEvent(event.stream, event.version, event.topic, event.state))
         except DamagedRecordError as error:
-            return error.problem
-        return None
+            return Reading(error.problem)
+        return Reading(None, domain_event.client_id, marks_of(domain_event))
 
     def _seal(self, data: bytes) -> bytes:
         if self.compressor:
@@ -184,6 +192,11 @@ class LedgerMapper(Mapper[str]):
         if self.compressor:
             data = self.compressor.decompress(data)
         return data
+
+
+def marks_of(event: LedgerEvent) -> tuple[str, ...]:
+    """The marks the record-time index notes for an event (a client's events only)."""
+    return event.index_marks() if event.client_id is not None else ()
 
 
 def _damaged(stored_event: StoredEvent, problem: str) -> DamagedRecordError:
@@ -523,6 +536,15 @@ class RecordTimeIndex:
             yield from (CommitRow(r["notification_id"], d.time_text(r["recorded_at"])) for r in rows)
             last = rows[-1]["notification_id"]
 
+    def mark_rows(self) -> Iterator[tuple[str, str, str, int]]:
+        """Every stream mark as stored: (stream, mark, client, position), in key order."""
+        d, last = self.dialect, ("", "")
+        while rows := self.rows(f"SELECT * FROM {d.marks} WHERE (originator_id, mark) > ({d.param}, {d.param}) "
+                                f"ORDER BY originator_id, mark LIMIT {_LOG_PAGE}", list(last)):
+            yield from ((str(r["originator_id"]), str(r["mark"]), str(r["client_id"]), _integer(r["notification_id"]))
+                        for r in rows)
+            last = (rows[-1]["originator_id"], rows[-1]["mark"])
+
     def log(self) -> Iterator[ChainedEvent]:
         """Every stored event, in log order, as stored (whatever it holds)."""
         d, last = self.dialect, -(1 << 62)
@@ -795,6 +817,21 @@ class LedgerSQLiteRecorder(RecordTimeIndex, CheckpointingSQLiteRecorder, Execute
             f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ({_CHAIN_COLUMNS.format(integer='INTEGER', text='TEXT')})",
             *append_only.sqlite_triggers([self.events_table_name, COMMITS_TABLE, MARKS_TABLE, CHAIN_TABLE]),
         ]
+
+    def create_table(self) -> None:
+        """The library's tables and the ledger's, with their triggers. Creating what is
+        missing (an older store's triggers) needs the write lock: while another process
+        holds it, e.g. upgrading that store, wait and try again instead of failing."""
+        waited = None
+        for attempt in range(UPGRADE_ATTEMPTS):
+            try:
+                return super().create_table()
+            except OperationalError as error:
+                if "locked" not in str(error):
+                    raise
+                waited = error  # a read turning into a write is refused at once, not after the timeout:
+                time.sleep(min(1.0, 0.05 * 2**attempt))  # wait a little longer each time
+        raise OperationalError(f"the store's tables were not ready after {UPGRADE_ATTEMPTS} attempts") from waited
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any

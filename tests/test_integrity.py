@@ -365,3 +365,14 @@ def test_four_writer_processes_at_once_leave_a_chain_that_verifies(db_url):
         assert verdict.ok, verdict.broken
         assert verdict.head.events == len(ledger.recorded_events())
         assert verdict.head.commits >= 4 * len(files[0].splitlines())  # one commit per command at least
+
+
+def test_the_library_setting_that_would_bypass_the_chain_is_fixed_off(db_url, monkeypatch):
+    """The library reads its settings from the environment too: with its insert function
+    switched on, events would be saved past the recorder that writes the index and chain."""
+    monkeypatch.setenv("POSTGRES_ENABLE_DB_FUNCTIONS", "y")
+    with SupportLedger(db_url) as ledger:
+        applied(ledger, *DEMO_COMMANDS[:10])
+        verdict = ledger.verify()
+        assert verdict.ok and verdict.head.events == len(ledger.recorded_events()) > 0
+        assert client_history(ledger, "acme", ledger.last_recorded_at())["events"]

@@ -3,6 +3,7 @@ record-time index, and the database URLs of CONTRACT.md."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -21,6 +22,7 @@ from ledger.aggregates import Client
 from ledger.application import SupportLedger
 from ledger.errors import InvalidCommandError
 from ledger.events import REGISTERED_MARK, STREAM_MARK, ClientRegistered, LedgerCreated, LedgerEvent, work_mark
+from ledger.store.append_only import TRIGGER_ROWS, TRIGGER_TRUNCATE
 from ledger.persistence import (
     IndexQuery,
     IndexedStoredEvent,
@@ -465,6 +467,14 @@ def make_it_a_store_with_the_per_event_index(ledger) -> None:
                 r.notification_id, r.event.originator_id, r.event.originator_version, get_topic(type(r.event)),
                 r.event.client_id, d.time(r.event.valid_at), d.time(r.recorded_at), r.event.actor,
                 r.event.command_id])
+        for table in (d.events, d.commits, d.marks, d.chain):  # that version had no triggers and no chain
+            if d.sqlite:
+                for operation in ("update", "delete"):
+                    cursor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{operation}")
+            else:
+                for trigger in (TRIGGER_ROWS, TRIGGER_TRUNCATE):
+                    cursor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+        cursor.execute(f"DELETE FROM {d.chain}")  # (the open ledger reads it; opening creates it anyway)
         cursor.execute(f"DELETE FROM {d.commits}")
         cursor.execute(f"DELETE FROM {d.marks}")
 
@@ -480,9 +490,12 @@ def test_a_store_with_the_per_event_index_gets_its_record_times_and_marks_on_ope
     assert ledger.recorded_events(known_at=before[-1].recorded_at) == []  # nothing known without them
 
     with SupportLedger(db_url) as reopened:
-        assert reopened.recorded_events() == before
+        # The same, but for who wrote them, which that version did not keep.
+        assert reopened.recorded_events() == [dataclasses.replace(r, recorded_by=None) for r in before]
         assert {mark: reopened.marked(mark) for mark in marks} == marks
         assert reopened.recorder.adopt_per_event_index(reopened.mapper) is False  # once only
+        verdict = reopened.verify()  # and its chain is built from what it holds
+        assert verdict.ok and verdict.head.events == len(before) and verdict.chain_starts_at > before[-1].notification_id
 
 
 def test_opening_an_old_store_waits_while_another_process_holds_the_write_lock(tmp_path):
@@ -499,7 +512,7 @@ def test_opening_an_old_store_waits_while_another_process_holds_the_write_lock(t
     releaser.start()
     try:
         with SupportLedger(url, env={"SQLITE_LOCK_TIMEOUT": "1"}) as reopened:
-            assert reopened.recorded_events() == before
+            assert reopened.recorded_events() == [dataclasses.replace(r, recorded_by=None) for r in before]
     finally:
         releaser.join()
         holder.close()

@@ -17,7 +17,7 @@ from pathlib import Path
 from commands.cli import main
 from ledger.application import SupportLedger
 from ledger.events import event_id
-from ledger.persistence import CHAIN_TABLE, COMMITS_TABLE
+from ledger.persistence import CHAIN_TABLE, COMMITS_TABLE, MARKS_TABLE
 from tests.integrity_support import Raw, raw_store
 from tests.support import apply
 
@@ -132,6 +132,19 @@ def _order_changed(raw: Raw, rng: random.Random) -> Expected:
     return event_id(first[1], first[2]), "order changed"
 
 
+def _mark_changed(raw: Raw, rng: random.Random) -> Expected:
+    """A stream mark decides which events a client's queries read: deleted, or moved to
+    another client. Named at the event that carried it first."""
+    stream, mark, client_id, position = rng.choice(raw.run(f"SELECT * FROM {raw.q(MARKS_TABLE)} ORDER BY 1, 2"))
+    if rng.random() < 0.5:
+        raw.run(f"DELETE FROM {raw.q(MARKS_TABLE)} WHERE originator_id = ? AND mark = ?", (stream, mark))
+    else:
+        raw.run(f"UPDATE {raw.q(MARKS_TABLE)} SET client_id = ? WHERE originator_id = ? AND mark = ?",
+                (client_id + "-other", stream, mark))
+    carrier = next(row for row in raw.log() if row[0] == position)
+    return event_id(carrier[1], carrier[2]), "index changed"
+
+
 TAMPER: dict[str, Callable[[Raw, random.Random], Expected]] = {
     "changed payload": _changed_payload,
     "deleted event": _deleted_event,
@@ -142,6 +155,7 @@ TAMPER: dict[str, Callable[[Raw, random.Random], Expected]] = {
     "chain row changed": _chain_row_changed,
     "chain row deleted": _chain_row_deleted,
     "order changed": _order_changed,
+    "mark changed": _mark_changed,
 }
 
 

@@ -183,18 +183,32 @@ class Verdict:
                 "broken": None if self.broken is None else self.broken.document()}
 
 
-# What `check` answers for an event whose payload cannot be read: None when it can.
-PayloadCheck = Callable[[ChainedEvent], str | None]
+@dataclass(frozen=True)
+class Reading:
+    """What reading a stored event as its type gave: why it cannot be read (None: it can),
+    and the client and marks the record-time index must hold for it."""
+
+    unreadable: str | None
+    client_id: str | None = None
+    marks: tuple[str, ...] = ()
+
+
+MarkRow = tuple[str, str, str, int]  # (stream, mark, client, position of the first event carrying it)
 
 
 def verify(head: Head, links: Iterable[Link], commits: Iterable[CommitRow], events: Iterable[ChainedEvent],
-           check: PayloadCheck, expect: str | None = None) -> Verdict:
+           read: Callable[[ChainedEvent], Reading], marks: Callable[[], Iterable[MarkRow]],
+           expect: str | None = None) -> Verdict:
     """Re-hash every link from the first, comparing each with the events and record times
     the store holds now, and check every stream (versions contiguous from 1) and payload.
-    All three inputs are in log order. `expect`: a hash printed by `head` earlier, which
+    All three inputs are in log order. Then compare the stream marks the store holds with
+    those its events carry (they decide which events a client's queries read, and are not
+    hashed: they follow from the events). `expect`: a hash printed by `head` earlier, which
     must still be a link of the chain."""
-    walk = _Walk(check)
+    walk = _Walk(read)
     broken = walk.run(links, commits, events)
+    if broken is None:
+        broken = walk.compare_marks(marks())
     if broken is None and expect is not None and expect != GENESIS and expect not in walk.hashes:
         broken = Broken(None, None, "expected head not in chain", expect, head.hash,
                         "the head given with --expect is not a link of this chain: history before it was rewritten")
@@ -204,8 +218,10 @@ def verify(head: Head, links: Iterable[Link], commits: Iterable[CommitRow], even
 class _Walk:
     """One pass over the log, a commit at a time."""
 
-    def __init__(self, check: PayloadCheck):
-        self.check = check
+    def __init__(self, read: Callable[[ChainedEvent], Reading]):
+        self.read = read
+        self.marks: dict[tuple[str, str], tuple[str, int]] = {}  # what the index must hold
+        self.ids: dict[int, str] = {}  # the event id at each position that carries a mark first
         self.previous: Link | None = None  # the last link verified
         self.versions: dict[str, int] = {}  # each stream's last version seen
         self.hashes: set[str] = set()
@@ -273,10 +289,33 @@ class _Walk:
                 problems.append((event.position, event.event_id, "order changed",
                                  f"{event.event_id} comes after version {expected - 1}"))
             self.versions[event.stream] = max(event.version, expected - 1)
-            unreadable = self.check(event)
-            if unreadable is not None:
-                problems.append((event.position, event.event_id, unreadable.split(":")[0], unreadable))
+            reading = self.read(event)
+            if reading.unreadable is not None:
+                problems.append((event.position, event.event_id, reading.unreadable.split(":")[0],
+                                 reading.unreadable))
+            for mark in reading.marks:
+                if (event.stream, mark) not in self.marks:
+                    self.marks[event.stream, mark] = (reading.client_id or "", event.position)
+                    self.ids[event.position] = event.event_id
         return problems
+
+    def compare_marks(self, stored: Iterable[MarkRow]) -> Broken | None:
+        """The first (by log position) stream mark that differs from what the events carry."""
+        wanted = dict(self.marks)
+        wrong: list[tuple[int, str, str]] = []
+        for stream, mark, client_id, position in stored:
+            expected = wanted.pop((stream, mark), None)
+            if expected != (client_id, position):
+                at = position if expected is None else expected[1]
+                wrong.append((at, self.ids.get(at, event_id(stream, 1)),
+                              f"the index marks {stream} {mark!r} for client {client_id!r} at position {position}"
+                              + ("" if expected is None else f"; its events say {expected[0]!r} at {expected[1]}")))
+        wrong += [(position, self.ids[position], f"the index lacks {stream} {mark!r} (client {client_id!r})")
+                  for (stream, mark), (client_id, position) in wanted.items()]
+        if not wrong:
+            return None
+        at, name, detail = min(wrong)
+        return Broken(name, None, "index changed", None, None, detail)
 
 
 def _content_problems(manifest: list[tuple[int, str, int, int]], actual: list[ChainedEvent],
