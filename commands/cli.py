@@ -337,6 +337,8 @@ def run_roles(args: argparse.Namespace) -> int:
     for option, name in (("--writer", args.writer), ("--auditor", args.auditor)):
         if not ROLE_NAME.fullmatch(name):
             raise UserError(f"{option}: {name!r} is not a role name (letters, digits and _, up to 63)")
+    if args.writer.lower() == args.auditor.lower():
+        raise UserError("--auditor: must differ from --writer (the auditor only reads)")
     with open_ledger(args) as ledger:
         RegisterView(ledger).create_table()  # the writer maintains it, so it must exist first
         sql = ledger.recorder.roles_sql(args.writer, args.auditor, [REGISTER_TABLE, TRACKING_TABLE])  # type: ignore[attr-defined]

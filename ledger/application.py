@@ -18,10 +18,11 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from ledger.aggregates import Catalog, Client, CommandReceipt, Invoice, Subscription, Ticket
 from ledger.aggregates.base import LedgerAggregate, replay, stream_break
-from ledger.errors import NotFoundError
+from ledger.errors import DamagedRecordError, NotFoundError
 from ledger.events import LedgerEvent
 from ledger.persistence import IndexQuery, IndexRow, MarkRow, environment_for
-from ledger.store.chain import Head, Verdict, verify
+from ledger.store.chain import Head, ReadHere, Verdict, verify
+from ledger.store.payloads import ReadElsewhere
 from ledger.timeutil import in_moscow
 
 DEFAULT_DB_URL = "sqlite:///support-ledger.db"
@@ -86,6 +87,7 @@ class AggregateAccess:
         return self.find(Invoice, Invoice.key(client_id, period))
 
 
+VERIFY_HELPER_AFTER = 50_000  # events in the log before verify reads payloads in a helper process too
 STATISTICS_AFTER = 10_000  # events saved before planner statistics are first refreshed, then at each doubling
 
 
@@ -96,7 +98,6 @@ class SupportLedger(AggregateAccess, Application[str]):
         self.url = url
         super().__init__(env={**environment_for(url), **(env or {})})
         self.recorder.adopt_per_event_index(self.mapper)  # type: ignore[attr-defined]
-        self.recorder.adopt_chain()  # type: ignore[attr-defined]
         self._saved = 0  # events this process has saved
         self._statistics_at = STATISTICS_AFTER  # refresh the planner's statistics there
         # The catalog's recorded events and its folds by how many of them were known
@@ -228,12 +229,22 @@ class SupportLedger(AggregateAccess, Application[str]):
         """The hash chain's head (ledger.store.chain): one small query."""
         return self.recorder.head()  # type: ignore[attr-defined, no-any-return]
 
-    def verify(self, expect: str | None = None) -> Verdict:
-        """Re-hash every link of the chain against the whole log, in one snapshot of the store."""
+    def verify(self, expect: str | None = None, *, helper: bool | None = None) -> Verdict:
+        """Re-hash every link of the chain against the whole log, in one snapshot of the
+        store. The payloads are read in a helper process too (`ledger.store.payloads`)
+        when the log is long enough to repay starting one (`helper`: decide here)."""
         recorder: Any = self.recorder
         with recorder.snapshot():
-            return verify(recorder.head(), recorder.links(), recorder.commit_rows(), recorder.log(),
-                          self.mapper.read, recorder.mark_rows, expect)
+            head = recorder.head()
+            if helper is None:
+                helper = head.events >= VERIFY_HELPER_AFTER
+            payloads = ReadElsewhere(self.mapper.read) if helper else ReadHere(self.mapper.read)
+            try:
+                return verify(head, recorder.links(), recorder.commit_rows(), recorder.log(), payloads,
+                              recorder.mark_rows, expect)
+            finally:
+                if isinstance(payloads, ReadElsewhere):
+                    payloads.close()
 
 
 def _check_streams(rows: list[IndexRow]) -> None:
@@ -241,6 +252,8 @@ def _check_streams(rows: list[IndexRow]) -> None:
     last: dict[str, int] = {}
     for row in rows:
         expected = last.get(row.originator_id, 0) + 1
+        if type(row.originator_version) is not int:
+            raise DamagedRecordError(f"{row.originator_id}#{row.originator_version!r}", "its version is not a number")
         if row.originator_version != expected:
             raise stream_break(row.originator_id, expected, row.originator_version)
         last[row.originator_id] = expected

@@ -38,7 +38,7 @@ import pwd
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -75,7 +75,7 @@ from psycopg.sql import SQL, Identifier
 from ledger.errors import DamagedRecordError, InvalidCommandError
 from ledger.events import REGISTERED_MARK, STREAM_MARK, LedgerEvent, event_id
 from ledger.store import append_only
-from ledger.store.chain import ChainedEvent, CommitRow, Head, Link, Reading, build, next_link, utc_text
+from ledger.store.chain import ChainedEvent, CommitRow, Head, Link, build, next_link, utc_text
 
 COMMITS_TABLE = "ledger_commits"
 MARKS_TABLE = "ledger_stream_marks"
@@ -170,14 +170,15 @@ class LedgerMapper(Mapper[str]):
             version += 1
         return state
 
-    def read(self, event: ChainedEvent) -> Reading:
-        """What `verify` needs of a stored event: why it cannot be read as its event type
-        (None: it can), and the marks the record-time index must hold for it."""
+    def read(self, event: ChainedEvent) -> tuple[str | None, str | None, tuple[str, ...]]:
+        """What `verify` needs of a stored event (`ledger.store.chain.Read`): why it cannot
+        be read as its event type (None: it can), its client, and the marks the record-time
+        index must hold for it."""
         try:
             domain_event = self.to_domain_event(StoredEvent(event.stream, event.version, event.topic, event.state))
         except DamagedRecordError as error:
-            return Reading(error.problem)
-        return Reading(None, domain_event.client_id, marks_of(domain_event))
+            return error.problem, None, ()
+        return None, domain_event.client_id, marks_of(domain_event)
 
     def _seal(self, data: bytes) -> bytes:
         if self.compressor:
@@ -442,8 +443,18 @@ class RecordTimeIndex:
             f"WHERE {' AND '.join(where)} ORDER BY e.{d.position}"
         )
         return [IndexRow(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"],
-                         d.from_time(r["recorded_at"]), _state(r["state"]), r["recorded_by"] or None)
+                         self._recorded_at(r), _state(r["state"]), r["recorded_by"] or None)
                 for r in self.rows(statement, params)]
+
+    def _recorded_at(self, row: Any) -> datetime:
+        """An event's record time; an event no commit row covers is a damaged record."""
+        try:
+            if row["recorded_at"] is not None:
+                return self.dialect.from_time(row["recorded_at"])
+        except (TypeError, ValueError):
+            pass
+        raise DamagedRecordError(event_id(_text(row["originator_id"]), row["originator_version"]),
+                                 "it has no record time (no commit row covers it)")
 
     def select_marks(self, mark: str, *, clients: Sequence[str] | None = None,
                      known_at: datetime | None = None) -> list[MarkRow]:
@@ -472,7 +483,7 @@ class RecordTimeIndex:
             f"ON m.originator_id = e.originator_id AND m.mark = {d.param} "
             f"WHERE e.{d.position} > {d.param} AND e.{d.position} <= {d.param}"
         )
-        return [(r["client_id"], _stored_event(r), d.from_time(r["recorded_at"]))
+        return [(r["client_id"], _stored_event(r), self._recorded_at(r))
                 for r in self.rows(statement, [STREAM_MARK, first, last])]
 
     def stream_clients(self, streams: Sequence[str]) -> dict[str, str]:
@@ -519,72 +530,86 @@ class RecordTimeIndex:
             yield
 
     def links(self) -> Iterator[Link]:
-        """Every link, in log order (a page of a few at a time: manifests can be long)."""
-        last = -1
-        while rows := self.rows(f"SELECT * FROM {self.dialect.chain} WHERE notification_id > {self.dialect.param} "
-                                f"ORDER BY notification_id LIMIT {_LINK_PAGE}", [last]):
-            for r in rows:
-                yield Link(r["notification_id"], r["sequence"], r["events"], r["recorded_at"], r["recorded_by"],
-                           r["hash"], r["manifest"], r["adopted_at"])
-            last = rows[-1]["notification_id"]
+        """Every link, in log order (a few per statement: a link lists its commit's events)."""
+        for r in self._paged(f"SELECT * FROM {self.dialect.chain}", "notification_id", _LINK_PAGE):
+            yield Link(_integer(r["notification_id"]), _integer(r["sequence"]), _integer(r["events"]),
+                       _text(r["recorded_at"]), _text(r["recorded_by"]), _text(r["hash"]), _text(r["manifest"]),
+                       None if r["adopted_at"] is None else _text(r["adopted_at"]))
 
     def commit_rows(self) -> Iterator[CommitRow]:
         """Every commit's record time, in log order, as stored."""
-        d, last = self.dialect, -1
-        while rows := self.rows(f"SELECT notification_id, recorded_at FROM {d.commits} WHERE notification_id > "
-                                f"{d.param} ORDER BY notification_id LIMIT {_LOG_PAGE}", [last]):
-            yield from (CommitRow(r["notification_id"], d.time_text(r["recorded_at"])) for r in rows)
-            last = rows[-1]["notification_id"]
+        d = self.dialect
+        for r in self._paged(f"SELECT notification_id, recorded_at FROM {d.commits}", "notification_id", _LOG_PAGE):
+            yield CommitRow(_integer(r["notification_id"]), d.time_text(r["recorded_at"]))
 
     def mark_rows(self) -> Iterator[tuple[str, str, str, int]]:
         """Every stream mark as stored: (stream, mark, client, position), in key order."""
-        d, last = self.dialect, ("", "")
-        while rows := self.rows(f"SELECT * FROM {d.marks} WHERE (originator_id, mark) > ({d.param}, {d.param}) "
-                                f"ORDER BY originator_id, mark LIMIT {_LOG_PAGE}", list(last)):
-            yield from ((str(r["originator_id"]), str(r["mark"]), str(r["client_id"]), _integer(r["notification_id"]))
-                        for r in rows)
-            last = (rows[-1]["originator_id"], rows[-1]["mark"])
+        for r in self._paged(f"SELECT * FROM {self.dialect.marks}", "originator_id, mark", _LOG_PAGE):
+            yield _text(r["originator_id"]), _text(r["mark"]), _text(r["client_id"]), _integer(r["notification_id"])
 
     def log(self) -> Iterator[ChainedEvent]:
         """Every stored event, in log order, as stored (whatever it holds)."""
-        d, last = self.dialect, -(1 << 62)
-        while rows := self.rows(f"SELECT {d.position} AS n, originator_id, originator_version, topic, state "
-                                f"FROM {d.events} WHERE {d.position} > {d.param} ORDER BY {d.position} "
-                                f"LIMIT {_LOG_PAGE}", [last]):
-            yield from (ChainedEvent(r["n"], str(r["originator_id"]), _integer(r["originator_version"]),
-                                     str(r["topic"] or ""), _state(r["state"])) for r in rows)
-            last = rows[-1]["n"]
+        d = self.dialect
+        for r in self._paged(f"SELECT {d.position} AS n, originator_id, originator_version, topic, state "
+                             f"FROM {d.events}", d.position, _LOG_PAGE, alias="n"):
+            yield ChainedEvent(r["n"], _text(r["originator_id"]), _integer(r["originator_version"]),
+                               _text(r["topic"]), _state(r["state"]))
 
-    def adopt_chain(self) -> bool:
-        """A store written before the chain gets its links built once, from what it holds,
-        under the store's write lock; they vouch for history from then on (`adopted_at`)."""
-        d, waited = self.dialect, None
+    def _paged(self, select: str, key: str, page: int, alias: str | None = None) -> Iterator[Any]:
+        """Every row `select` gives, in the order of `key` (one or two columns), a page per
+        statement — from the very first, whatever its key: a forged row may sit anywhere."""
+        d, columns = self.dialect, [c.strip() for c in key.split(",")]
+        order, where, after = ", ".join(columns), f"({key}) > ({', '.join([d.param] * len(columns))})", None
+        while True:
+            rows = self.rows(f"{select} {'' if after is None else 'WHERE ' + where} ORDER BY {order} LIMIT {page}",
+                             after or [])
+            yield from rows
+            if len(rows) < page:
+                return
+            after = [rows[-1][alias or column] for column in columns]
+
+    def _adopt_into_new_chain(self, cursor: Any) -> None:
+        """In the transaction that creates the chain's table: a store written before the
+        chain existed gets links for every commit it holds, built from what it holds, marked
+        as adopted; they vouch for that history from now on. Only then: a chain table that
+        exists but lacks links for the commits is a record someone emptied, not an old one."""
+        cursor.execute(f"SELECT 1 FROM {self.dialect.commits} LIMIT 1")
+        if cursor.fetchone() is not None:
+            self._build_chain(cursor)
+
+    def _build_chain(self, cursor: Any) -> None:
+        """Links for every commit the store holds, built from what it holds (an older store)."""
+        d = self.dialect
+        self._session.cursor = cursor  # the reads below run in this transaction
+        try:
+            units = _units(self.commit_rows(), self.log())
+            links = [link.row() for link in build(units, utc_text(datetime.now(timezone.utc)))]
+        finally:
+            self._session.cursor = None
+        for start in range(0, len(links), _LINK_PAGE):
+            cursor.executemany(f"INSERT INTO {d.chain} VALUES ({', '.join([d.param] * 8)})",
+                               links[start : start + _LINK_PAGE])
+
+    def _once_under_lock(self, what: str, needed: Callable[[], bool], done: str,
+                         work: Callable[[Any], None]) -> bool:
+        """Do `work` in one transaction under the store's write lock, unless `needed()` says
+        there is nothing to do or the query `done` finds that another process did it while
+        this one waited. SQLite's lock timing out means another process is at it: try again."""
+        waited = None
         for _attempt in range(UPGRADE_ATTEMPTS):
-            if self.rows(f"SELECT 1 FROM {d.chain} LIMIT 1", []) or not self.rows(f"SELECT 1 FROM {d.commits} LIMIT 1", []):
+            if not needed():
                 return False
             try:
-                return self._build_chain()
-            except OperationalError as error:  # SQLite's lock timed out: another process builds it
+                with self.datastore.transaction(commit=True) as cursor:
+                    self._lock_for_upgrade(cursor)
+                    cursor.execute(done)
+                    if cursor.fetchone() is not None:
+                        return False  # another process has done it meanwhile
+                    work(cursor)
+                    return True
+            except OperationalError as error:
                 waited = error
-        raise OperationalError(f"the chain was not built after {UPGRADE_ATTEMPTS} attempts") from waited
-
-    def _build_chain(self) -> bool:
-        d = self.dialect
-        with self.datastore.transaction(commit=True) as cursor:
-            self._lock_for_upgrade(cursor)
-            cursor.execute(f"SELECT 1 FROM {d.chain} LIMIT 1")
-            if cursor.fetchone() is not None:
-                return False  # another process has done it meanwhile
-            self._session.cursor = cursor  # the reads below run in this transaction
-            try:
-                units = _units(self.commit_rows(), self.log())
-                links = [link.row() for link in build(units, utc_text(datetime.now(timezone.utc)))]
-            finally:
-                self._session.cursor = None
-            for start in range(0, len(links), _LINK_PAGE):
-                cursor.executemany(f"INSERT INTO {d.chain} VALUES ({', '.join([d.param] * 8)})",
-                                   links[start : start + _LINK_PAGE])
-            return True
+        raise OperationalError(f"{what} did not finish after {UPGRADE_ATTEMPTS} attempts") from waited
 
     # --- stores written with one index row per event --------------------------------------
 
@@ -593,37 +618,31 @@ class RecordTimeIndex:
         per event. Their record times and marks are rebuilt once, in one transaction: a
         commit per distinct record time, and the marks each event carries (read through
         the mapper, so upcasters apply). The old table is left as it was."""
-        d, waited = self.dialect, None
-        for _attempt in range(UPGRADE_ATTEMPTS):
-            if not self._has_per_event_index() or self.rows(f"SELECT 1 FROM {d.commits} LIMIT 1", []):
-                return False
-            try:
-                return self._upgrade(mapper)
-            except OperationalError as error:  # SQLite's lock timed out: another process upgrades
-                waited = error
-        raise OperationalError(f"the store's upgrade did not finish after {UPGRADE_ATTEMPTS} attempts") from waited
-
-    def _upgrade(self, mapper: LedgerMapper) -> bool:
         d = self.dialect
-        with self.datastore.transaction(commit=True) as cursor:
-            self._lock_for_upgrade(cursor)
-            cursor.execute(f"SELECT 1 FROM {d.commits} LIMIT 1")
-            if cursor.fetchone() is not None:
-                return False  # another process has done it meanwhile
-            cursor.execute(f"INSERT INTO {d.commits} SELECT MAX(notification_id), recorded_at "
-                           f"FROM {self._old_index} GROUP BY recorded_at")
-            last = 0
-            while True:
-                cursor.execute(f"SELECT {d.position} AS n, originator_id, originator_version, topic, state "
-                               f"FROM {d.events} WHERE {d.position} > {d.param} ORDER BY {d.position} LIMIT 10000",
-                               [last])
-                page = cursor.fetchall()
-                if not page:
-                    return True
-                stored = [mapper.to_stored_event(mapper.to_domain_event(_stored_event(r))) for r in page]
-                if marks := _mark_rows(stored, [r["n"] for r in page]):
-                    self._insert_marks(cursor, marks)
-                last = page[-1]["n"]
+
+        def needed() -> bool:
+            return self._has_per_event_index() and not self.rows(f"SELECT 1 FROM {d.commits} LIMIT 1", [])
+
+        return self._once_under_lock("the store's upgrade", needed, f"SELECT 1 FROM {d.commits} LIMIT 1",
+                                     lambda cursor: self._upgrade(cursor, mapper))
+
+    def _upgrade(self, cursor: Any, mapper: LedgerMapper) -> None:
+        d = self.dialect
+        cursor.execute(f"INSERT INTO {d.commits} SELECT MAX(notification_id), recorded_at "
+                       f"FROM {self._old_index} GROUP BY recorded_at")
+        last = 0
+        while True:
+            cursor.execute(f"SELECT {d.position} AS n, originator_id, originator_version, topic, state "
+                           f"FROM {d.events} WHERE {d.position} > {d.param} ORDER BY {d.position} LIMIT 10000",
+                           [last])
+            page = cursor.fetchall()
+            if not page:
+                break
+            stored = [mapper.to_stored_event(mapper.to_domain_event(_stored_event(r))) for r in page]
+            if marks := _mark_rows(stored, [r["n"] for r in page]):
+                self._insert_marks(cursor, marks)
+            last = page[-1]["n"]
+        self._build_chain(cursor)  # its commits are new: so is its chain
 
     @property
     def _old_index(self) -> str:
@@ -653,7 +672,8 @@ def _head(row: Any) -> Head:
     """The chain's head from a row of _HEAD_COLUMNS (None: no link yet)."""
     if row is None:
         return Head.of(None)
-    return Head(row["notification_id"], row["recorded_at"], row["hash"], row["events"], row["sequence"])
+    return Head(_integer(row["notification_id"]), _text(row["recorded_at"]), _text(row["hash"]),
+                _integer(row["events"]), _integer(row["sequence"]))
 
 
 def _state(value: Any) -> bytes:
@@ -664,10 +684,18 @@ def _state(value: Any) -> bytes:
 
 
 def _integer(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1  # not a version: verify reports the event as out of order
+    """A stored integer; anything else (text, bytes, NULL — a tampered row) reads as -1,
+    which no ledger row holds, so verify finds the row changed."""
+    return value if type(value) is int else -1
+
+
+def _text(value: Any) -> str:
+    """A stored text column as text, whatever the row holds (a tampered row may hold bytes)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, memoryview)):
+        return bytes(value).decode("utf-8", "backslashreplace")
+    return "" if value is None else str(value)
 
 
 def _chained(stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]) -> list[ChainedEvent]:
@@ -817,6 +845,13 @@ class LedgerSQLiteRecorder(RecordTimeIndex, CheckpointingSQLiteRecorder, Execute
             f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ({_CHAIN_COLUMNS.format(integer='INTEGER', text='TEXT')})",
             *append_only.sqlite_triggers([self.events_table_name, COMMITS_TABLE, MARKS_TABLE, CHAIN_TABLE]),
         ]
+
+    def _create_table(self, c: SQLiteCursor) -> None:
+        c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [CHAIN_TABLE])
+        had_chain = c.fetchone() is not None
+        super()._create_table(c)
+        if not had_chain:
+            self._adopt_into_new_chain(c)
 
     def create_table(self) -> None:
         """The library's tables and the ledger's, with their triggers. Creating what is
@@ -978,7 +1013,12 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder, Colum
         # Two processes opening a new store at once would race on CREATE OR REPLACE
         # FUNCTION ("tuple concurrently updated"): take turns.
         curs.execute(SQL("SELECT pg_advisory_xact_lock(%s)"), [CREATE_TABLES_LOCK])
+        curs.execute("SELECT to_regclass(%s) IS NOT NULL AS found", [self.dialect.chain])
+        had_chain = curs.fetchone()["found"]  # type: ignore[index]
         super()._create_table(curs)
+        if not had_chain:
+            self._lock_for_upgrade(curs)
+            self._adopt_into_new_chain(curs)
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -20,6 +20,13 @@ PG_EVENTS = "supportledger_events"
 LEDGER_TABLES = (COMMITS_TABLE, MARKS_TABLE, CHAIN_TABLE)
 
 
+def drop_triggers(sqlite: bool, tables: list[str]) -> list[str]:
+    """The statements that remove the ledger's append-only triggers from these tables."""
+    if sqlite:
+        return [f"DROP TRIGGER IF EXISTS {table}_no_{operation}" for table in tables for operation in ("update", "delete")]
+    return [f"DROP TRIGGER IF EXISTS {trigger} ON {table}" for table in tables for trigger in (TRIGGER_ROWS, TRIGGER_TRUNCATE)]
+
+
 @dataclass
 class Raw:
     """Plain SQL on a ledger store, as the database's owner. `q` quotes a table name."""
@@ -58,13 +65,8 @@ class Raw:
 
     def drop_triggers(self) -> None:
         """What an attacker with the owner's rights does first."""
-        for table in self.protected:
-            if self.sqlite:
-                for operation in ("update", "delete"):
-                    self.run(f"DROP TRIGGER IF EXISTS {table}_no_{operation}")
-            else:
-                for trigger in (TRIGGER_ROWS, TRIGGER_TRUNCATE):
-                    self.run(f"DROP TRIGGER IF EXISTS {trigger} ON {self.q(table)}")
+        for statement in drop_triggers(self.sqlite, [self.q(table) for table in self.protected]):
+            self.run(statement)
 
     def log(self) -> list[tuple[int, str, int, str, bytes]]:
         """(position, stream, version, topic, state) of every event, in log order."""

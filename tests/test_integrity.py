@@ -43,21 +43,24 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_a_link_is_the_sha256_of_the_documented_bytes():
-    """Recomputed here from the layout the module documents, field by field."""
+    """Recomputed here from the layout the module documents, field by field: the header
+    (format, previous hash, sequence, position, event count, then the lengths and bytes of
+    the record time, the writer and the adoption time), then each event."""
     events = [ChainedEvent(7, "ticket/T-1", 1, "ledger.events:TicketOpened", b'{"a":1}'),
               ChainedEvent(8, "client/акме", 3, "ledger.events:X", b"")]
     first = next_link(Head.of(None), 8, "2025-03-01T09:00:00.000001Z", "root", events)
     by_hand = hashlib.sha256()
-    by_hand.update(FORMAT + bytes(32) + struct.pack(">QQQII", 1, 8, 2, 27, 4) + b"2025-03-01T09:00:00.000001Z" + b"root")
+    by_hand.update(FORMAT + bytes(32) + struct.pack(">QQQIII", 1, 8, 2, 27, 4, 0) + b"2025-03-01T09:00:00.000001Z" + b"root")
     for position, stream, version, topic, state in ((7, "ticket/T-1".encode(), 1, b"ledger.events:TicketOpened", b'{"a":1}'),
                                                     (8, "client/акме".encode(), 3, b"ledger.events:X", b"")):
         by_hand.update(struct.pack(">QQIIQ", position, version, len(stream), len(topic), len(state)) + stream + topic + state)
     assert first.hash == by_hand.hexdigest()
     assert (first.sequence, first.events, first.position) == (1, 2, 8)
-    second = next_link(Head.of(first), 9, "2025-03-01T09:00:00.000002Z", "root", [])
-    expected = hashlib.sha256(FORMAT + bytes.fromhex(first.hash) + struct.pack(">QQQII", 2, 9, 0, 27, 4)
-                              + b"2025-03-01T09:00:00.000002Z" + b"root").hexdigest()
-    assert second.hash == expected and second.events == 2
+    adopted = "2026-12-05T10:00:00.000000Z"
+    second = next_link(Head.of(first), 9, "2025-03-01T09:00:00.000002Z", "", [], adopted_at=adopted)
+    expected = hashlib.sha256(FORMAT + bytes.fromhex(first.hash) + struct.pack(">QQQIII", 2, 9, 0, 27, 0, 27)
+                              + b"2025-03-01T09:00:00.000002Z" + adopted.encode()).hexdigest()
+    assert second.hash == expected and second.events == 2 and second.adopted_at == adopted
     assert Head.of(None).hash == GENESIS == "0" * 64
 
 
@@ -136,8 +139,13 @@ def test_an_older_head_is_proved_after_appends_and_disproved_after_a_rewrite(db_
         raw.run(f"UPDATE {raw.q(raw.events)} SET state = ? WHERE {raw.position} = ?",
                 (json.dumps(forged).encode(), position))
         raw.run(f"DELETE FROM {raw.q(CHAIN_TABLE)}")
+    with SupportLedger(db_url) as ledger:  # an emptied chain is not taken for an old store's
+        assert ledger.verify().broken.problem == "chain row missing"
+    with raw_store(db_url) as raw:  # so the attacker drops the table, as if it never existed
+        raw.run(f"DROP TABLE {raw.q(CHAIN_TABLE)}")
     with SupportLedger(db_url) as ledger:
-        ledger.head()
+        alone = ledger.verify()
+        assert alone.ok and alone.adopted_at is not None and alone.chain_starts_at > kept.position  # it shows
         broken = ledger.verify(expect=kept.hash).broken
         assert broken is not None and broken.problem == "expected head not in chain"
         assert broken.expected_hash == kept.hash

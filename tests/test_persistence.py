@@ -22,7 +22,6 @@ from ledger.aggregates import Client
 from ledger.application import SupportLedger
 from ledger.errors import InvalidCommandError
 from ledger.events import REGISTERED_MARK, STREAM_MARK, ClientRegistered, LedgerCreated, LedgerEvent, work_mark
-from ledger.store.append_only import TRIGGER_ROWS, TRIGGER_TRUNCATE
 from ledger.persistence import (
     IndexQuery,
     IndexedStoredEvent,
@@ -34,6 +33,7 @@ from ledger.persistence import (
     environment_for,
 )
 from projections.history import client_history
+from tests.integrity_support import drop_triggers
 from tests.support import apply, applied, event_count, event_types
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -467,13 +467,8 @@ def make_it_a_store_with_the_per_event_index(ledger) -> None:
                 r.notification_id, r.event.originator_id, r.event.originator_version, get_topic(type(r.event)),
                 r.event.client_id, d.time(r.event.valid_at), d.time(r.recorded_at), r.event.actor,
                 r.event.command_id])
-        for table in (d.events, d.commits, d.marks, d.chain):  # that version had no triggers and no chain
-            if d.sqlite:
-                for operation in ("update", "delete"):
-                    cursor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{operation}")
-            else:
-                for trigger in (TRIGGER_ROWS, TRIGGER_TRUNCATE):
-                    cursor.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+        for statement in drop_triggers(d.sqlite, [d.events, d.commits, d.marks, d.chain]):
+            cursor.execute(statement)  # that version had no triggers and no chain
         cursor.execute(f"DELETE FROM {d.chain}")  # (the open ledger reads it; opening creates it anyway)
         cursor.execute(f"DELETE FROM {d.commits}")
         cursor.execute(f"DELETE FROM {d.marks}")

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import pytest
 
 from commands.cli import main
 from ledger.application import SupportLedger
@@ -171,7 +173,8 @@ def test_random_tamperings_are_each_caught_at_the_first_broken_event(db_url, cap
         for round_ in range(TAMPERINGS):
             kind = kinds[round_ % len(kinds)] if round_ < len(kinds) else rng.choice(kinds)
             expected = TAMPER[kind](raw, rng)
-            verdict = ledger.verify(expect=head.hash)
+            # Now and then with the payloads read in a helper process too, as on long logs.
+            verdict = ledger.verify(expect=head.hash, helper=round_ % 10 == 3)
             assert verdict.broken is not None, (round_, kind, expected)
             assert (verdict.broken.event_id, verdict.broken.problem) == expected, (round_, kind, verdict.broken)
             if round_ % 25 == 0:  # the command line says the same, with exit status 3
@@ -196,3 +199,96 @@ def test_a_kept_head_passes_after_appends_and_fails_after_a_change_before_it(db_
             raw.run(f"UPDATE {raw.q(raw.events)} SET state = ? WHERE {raw.position} = ?", (state + b" ", position))
         verdict = ledger.verify(expect=kept.hash)
         assert verdict.broken is not None and verdict.broken.event_id == event_id(stream, version)
+
+
+# --- attacks found in review: each is caught, and named ---------------------------------------------
+
+
+def _row_of(raw: Raw, stream: str, version: int) -> tuple:
+    return next(row for row in raw.log() if row[1] == stream and row[2] == version)
+
+
+def _below_every_position(raw: Raw) -> Expected:
+    """Insert only (triggers left in place): an event at a position below every other."""
+    _, _, _, topic, state = _row_of(raw, "ticket/T-2001", 1)
+    raw.run(f"INSERT INTO {raw.q(raw.events)} ({raw.position}, originator_id, originator_version, topic, state) "
+            "VALUES (?, ?, ?, ?, ?)", (-(2**63), "ticket/T-2009", 1, topic, state))
+    return "ticket/T-2009#1", "event added"
+
+
+def _commit_below_every_position(raw: Raw) -> Expected:
+    """Insert only: a commit row that would make every "as known at now" read nothing."""
+    raw.run(f"INSERT INTO {raw.q(COMMITS_TABLE)} VALUES (?, ?)",
+            (-1, "2999-01-01T00:00:00.000000Z" if raw.sqlite else datetime(2999, 1, 1, tzinfo=timezone.utc)))
+    return None, "chain row missing"
+
+
+def _link_time_changed(raw: Raw) -> Expected:
+    position = raw.commits()[-1][0]
+    raw.run(f"UPDATE {raw.q(CHAIN_TABLE)} SET recorded_at = ? WHERE notification_id = ?",
+            ("1999-01-01T00:00:00.000000Z", position))
+    first = commit_of(raw.log(), raw.commits(), position)[0]
+    return event_id(first[1], first[2]), "chain row changed"
+
+
+def _version_as_text(raw: Raw) -> Expected:
+    position = _row_of(raw, "ticket/T-2002", 2)[0]
+    if not raw.sqlite:  # PostgreSQL keeps the column's type: the version itself changes
+        raw.run(f"UPDATE {raw.q(raw.events)} SET originator_version = 7 WHERE {raw.position} = ?", (position,))
+    else:
+        raw.run(f"UPDATE {raw.q(raw.events)} SET originator_version = '0_2' WHERE {raw.position} = ?", (position,))
+    return "ticket/T-2002#2", "event changed"
+
+
+def _stream_renamed(raw: Raw) -> Expected:
+    position = _row_of(raw, "ticket/T-2002", 2)[0]
+    raw.run(f"UPDATE {raw.q(raw.events)} SET originator_id = 'ticket/T-2003' WHERE {raw.position} = ?", (position,))
+    return "ticket/T-2002#2", "event changed"
+
+
+def _manifest_only(raw: Raw) -> Expected:
+    position = raw.commits()[5][0]
+    manifest = json.loads(raw.run(f"SELECT manifest FROM {raw.q(CHAIN_TABLE)} WHERE notification_id = ?", (position,))[0][0])
+    manifest[0][3] ^= 1
+    raw.run(f"UPDATE {raw.q(CHAIN_TABLE)} SET manifest = ? WHERE notification_id = ?", (json.dumps(manifest), position))
+    first = commit_of(raw.log(), raw.commits(), position)[0]
+    return event_id(first[1], first[2]), "chain row changed"
+
+
+def _adoption_claimed(raw: Raw) -> Expected:
+    position = raw.commits()[2][0]
+    raw.run(f"UPDATE {raw.q(CHAIN_TABLE)} SET adopted_at = ? WHERE notification_id = ?",
+            ("2026-01-01T00:00:00.000000Z", position))
+    first = commit_of(raw.log(), raw.commits(), position)[0]
+    return event_id(first[1], first[2]), "chain row changed"
+
+
+REVIEWED = {f.__name__.strip("_"): f for f in (_below_every_position, _commit_below_every_position, _link_time_changed,
+                                              _version_as_text, _stream_renamed, _manifest_only, _adoption_claimed)}
+
+
+@pytest.mark.parametrize("attack", sorted(REVIEWED))
+def test_attacks_found_in_review_are_caught_and_named(db_url, attack):
+    build_store(db_url)
+    with raw_store(db_url) as raw:
+        if attack not in {"below_every_position", "commit_below_every_position"}:
+            raw.drop_triggers()
+        expected = REVIEWED[attack](raw)
+    with SupportLedger(db_url) as ledger:
+        broken = ledger.verify().broken
+    assert broken is not None and (broken.problem == expected[1]) and (expected[0] is None or broken.event_id == expected[0]), broken
+
+
+def test_queries_on_an_event_no_commit_covers_end_in_one_line(db_url, capsys):
+    """Insert only: an event after the last commit has no record time."""
+    build_store(db_url)
+    with raw_store(db_url) as raw:
+        _, _, _, topic, state = _row_of(raw, "catalog/main", 1)
+        last = max(row[2] for row in raw.log() if row[1] == "catalog/main")
+        raw.run(f"INSERT INTO {raw.q(raw.events)} (originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)",
+                ("catalog/main", last + 1, topic, state))
+    for argv in (["invoice", "acme", "--period", "2025-03"], ["hours", "2025-03-01", "2025-03-02"],
+                 ["entitlements", "acme", "--at", "2025-03-01T12:00"]):
+        assert main([*argv, "--db", db_url]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"catalog/main#{last + 1}" in err and "verify" in err, err

@@ -4,7 +4,8 @@ Each transaction that records events also records one *link* (a `ledger_chain` r
 the same transaction, while it holds the store's write lock, so links follow commit order:
 
     hash(n) = SHA-256( FORMAT, hash(n-1) as 32 bytes, sequence n, the commit's log position,
-                       its record time, who recorded it, its event count,
+                       its event count, its record time, who recorded it, when the link
+                       was adopted (empty unless built after the fact),
                        and for each event, in log order: its position, stream id,
                        version, topic and stored state )
 
@@ -30,17 +31,19 @@ import json
 import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger.events import event_id
 
 FORMAT = b"support-ledger chain 1\n"
 GENESIS = "0" * 64
 
-_HEADER = struct.Struct(">QQQII")  # sequence, position, event count, len(recorded_at), len(recorded_by)
-_EVENT = struct.Struct(">QQIIQ")  # position, version, len(stream), len(topic), len(state)
+# Signed, so that whatever a tampered row holds can still be hashed (and found different);
+# for the values a ledger writes (all positive) they are the same bytes as unsigned ones.
+_HEADER = struct.Struct(">qqqIII")  # sequence, position, event count, len(recorded_at), len(recorded_by), len(adopted_at)
+_EVENT = struct.Struct(">qqIIQ")  # position, version, len(stream), len(topic), len(state)
 
 
 def utc_text(instant: datetime) -> str:
@@ -49,9 +52,9 @@ def utc_text(instant: datetime) -> str:
     return instant.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-@dataclass(frozen=True)
-class ChainedEvent:
-    """A stored event as the chain sees it: where it sits in the log and its stored bytes."""
+class ChainedEvent(NamedTuple):
+    """A stored event as the chain sees it: where it sits in the log and its stored bytes.
+    (A tuple: verify builds one per event of the whole log.)"""
 
     position: int
     stream: str
@@ -112,29 +115,28 @@ def _event_bytes(event: ChainedEvent) -> bytes:
                      stream, topic, event.state))
 
 
-def _commit_header(previous: str, sequence: int, position: int, count: int, recorded_at: str, recorded_by: str) -> bytes:
-    when, who = recorded_at.encode(), recorded_by.encode("utf-8", "surrogatepass")
-    return b"".join((FORMAT, bytes.fromhex(previous), _HEADER.pack(sequence, position, count, len(when), len(who)),
-                     when, who))
+def _commit_header(previous: str, sequence: int, position: int, count: int, recorded_at: str, recorded_by: str,
+                   adopted_at: str | None) -> bytes:
+    when, who, adopted = (text.encode("utf-8", "surrogatepass") for text in (recorded_at, recorded_by, adopted_at or ""))
+    return b"".join((FORMAT, bytes.fromhex(previous),
+                     _HEADER.pack(sequence, position, count, len(when), len(who), len(adopted)), when, who, adopted))
 
 
 def link_hash(previous: str, sequence: int, position: int, recorded_at: str, recorded_by: str,
-              events: Sequence[ChainedEvent]) -> tuple[str, list[int]]:
+              events: Sequence[ChainedEvent], adopted_at: str | None = None) -> tuple[str, list[int]]:
     """The link's hash, and each event's CRC-32 (its locator in the manifest)."""
-    digest = hashlib.sha256(_commit_header(previous, sequence, position, len(events), recorded_at, recorded_by))
-    crcs = []
-    for event in events:
-        encoded = _event_bytes(event)
-        digest.update(encoded)
-        crcs.append(zlib.crc32(encoded))
-    return digest.hexdigest(), crcs
+    encoded = [_event_bytes(event) for event in events]
+    digest = hashlib.sha256(_commit_header(previous, sequence, position, len(events), recorded_at, recorded_by,
+                                           adopted_at))
+    digest.update(b"".join(encoded))
+    return digest.hexdigest(), [zlib.crc32(item) for item in encoded]
 
 
 def next_link(head: Head, position: int, recorded_at: str, recorded_by: str,
               events: Sequence[ChainedEvent], adopted_at: str | None = None) -> Link:
     """The link a commit of `events` (in log order) adds after the chain's `head`."""
     sequence = head.commits + 1
-    hashed, crcs = link_hash(head.hash, sequence, position, recorded_at, recorded_by, events)
+    hashed, crcs = link_hash(head.hash, sequence, position, recorded_at, recorded_by, events, adopted_at)
     manifest = json.dumps([[e.position, e.stream, e.version, crc] for e, crc in zip(events, crcs, strict=True)],
                           separators=(",", ":"))  # ASCII: any stream id fits a text column
     return Link(position, sequence, head.events + len(events), recorded_at, recorded_by, hashed, manifest, adopted_at)
@@ -153,6 +155,7 @@ class Broken:
     expected_hash: str | None  # what the chain holds
     found_hash: str | None  # what the record now hashes to
     detail: str = ""
+    position: int | None = None  # where in the log (to find the first of several)
 
     def document(self) -> dict[str, Any]:
         return {"event_id": self.event_id, "commit": self.commit, "problem": self.problem,
@@ -170,7 +173,8 @@ class CommitRow:
 @dataclass(frozen=True)
 class Verdict:
     head: Head
-    chain_starts_at: int  # the first log position whose link was written with it
+    chain_starts_at: int  # the first log position whose link was written with its events
+    adopted_at: str | None  # when links were built over an older record (None: never)
     events: int  # events read
     broken: Broken | None
 
@@ -180,52 +184,110 @@ class Verdict:
 
     def document(self) -> dict[str, Any]:
         return {"ok": self.ok, "head": self.head.document(), "chain_starts_at": self.chain_starts_at,
-                "broken": None if self.broken is None else self.broken.document()}
-
-
-@dataclass(frozen=True)
-class Reading:
-    """What reading a stored event as its type gave: why it cannot be read (None: it can),
-    and the client and marks the record-time index must hold for it."""
-
-    unreadable: str | None
-    client_id: str | None = None
-    marks: tuple[str, ...] = ()
+                "adopted_at": self.adopted_at, "broken": None if self.broken is None else self.broken.document()}
 
 
 MarkRow = tuple[str, str, str, int]  # (stream, mark, client, position of the first event carrying it)
 
 
+@dataclass
+class Payloads:
+    """What reading every payload as its event type found: the first that cannot be read,
+    and the stream marks the events carry ((stream, mark) -> (client, first position)),
+    with the ids of the events that carry a mark first."""
+
+    unreadable: Broken | None = None
+    marks: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
+    ids: dict[int, str] = field(default_factory=dict)
+
+    def merge(self, other: Payloads) -> None:
+        """Add what another reader found (of other events of the same log)."""
+        if other.unreadable is not None and (self.unreadable is None
+                                             or other.unreadable.position < self.unreadable.position):  # type: ignore[operator]
+            self.unreadable = other.unreadable
+        for key, (client_id, position) in other.marks.items():
+            if key not in self.marks or position < self.marks[key][1]:
+                self.marks[key] = (client_id, position)
+        self.ids.update(other.ids)
+
+
+class PayloadReader:
+    """Reads payloads as `verify` hands it the log: `add` a page of events, in log order;
+    `result` once the log is read. `read_payloads` does it here; a reader may also do it in
+    another process (ledger.store.payloads)."""
+
+    def add(self, events: list[ChainedEvent]) -> None:
+        raise NotImplementedError
+
+    def result(self) -> Payloads:
+        raise NotImplementedError
+
+
+# Reading one stored event as its type: why it cannot be read (None: it can), its client
+# and the marks the record-time index must hold for it.
+Read = Callable[[ChainedEvent], tuple[str | None, str | None, tuple[str, ...]]]
+
+
+def read_payloads(read: Read, events: Iterable[ChainedEvent], found: Payloads | None = None) -> Payloads:
+    """Read each event's payload; note the first unreadable one and every mark."""
+    found = found or Payloads()
+    marks, ids = found.marks, found.ids
+    for event in events:
+        unreadable, client_id, carried = read(event)
+        if unreadable is not None:
+            if found.unreadable is None:
+                found.unreadable = Broken(event.event_id, None, unreadable.split(":")[0], None, None, unreadable,
+                                          event.position)
+            continue
+        for mark in carried:
+            if (event.stream, mark) not in marks:
+                marks[event.stream, mark] = (client_id or "", event.position)
+                ids[event.position] = event.event_id
+    return found
+
+
+class ReadHere(PayloadReader):
+    def __init__(self, read: Read):
+        self.read, self.found = read, Payloads()
+
+    def add(self, events: list[ChainedEvent]) -> None:
+        read_payloads(self.read, events, self.found)
+
+    def result(self) -> Payloads:
+        return self.found
+
+
 def verify(head: Head, links: Iterable[Link], commits: Iterable[CommitRow], events: Iterable[ChainedEvent],
-           read: Callable[[ChainedEvent], Reading], marks: Callable[[], Iterable[MarkRow]],
-           expect: str | None = None) -> Verdict:
+           payloads: PayloadReader, marks: Callable[[], Iterable[MarkRow]], expect: str | None = None) -> Verdict:
     """Re-hash every link from the first, comparing each with the events and record times
-    the store holds now, and check every stream (versions contiguous from 1) and payload.
-    All three inputs are in log order. Then compare the stream marks the store holds with
-    those its events carry (they decide which events a client's queries read, and are not
-    hashed: they follow from the events). `expect`: a hash printed by `head` earlier, which
-    must still be a link of the chain."""
-    walk = _Walk(read)
+    the store holds now; check every stream (versions contiguous from 1) and, through
+    `payloads`, that every payload reads as its event type. The three inputs are in log
+    order. Then compare the stream marks the store holds with those its events carry (they
+    decide which events a client's queries read; they follow from the events, so they are
+    not hashed). `expect`: a hash printed by `head` earlier, which must still be a link."""
+    walk = _Walk(payloads)
     broken = walk.run(links, commits, events)
+    found = payloads.result()
+    if found.unreadable is not None and (broken is None or broken.position is None
+                                         or found.unreadable.position < broken.position):  # type: ignore[operator]
+        broken = found.unreadable
     if broken is None:
-        broken = walk.compare_marks(marks())
+        broken = _compare_marks(found, marks())
     if broken is None and expect is not None and expect != GENESIS and expect not in walk.hashes:
         broken = Broken(None, None, "expected head not in chain", expect, head.hash,
                         "the head given with --expect is not a link of this chain: history before it was rewritten")
-    return Verdict(head, walk.adopted_upto + 1, walk.events, broken)
+    return Verdict(head, walk.adopted_upto + 1, walk.adopted_at, walk.events, broken)
 
 
 class _Walk:
     """One pass over the log, a commit at a time."""
 
-    def __init__(self, read: Callable[[ChainedEvent], Reading]):
-        self.read = read
-        self.marks: dict[tuple[str, str], tuple[str, int]] = {}  # what the index must hold
-        self.ids: dict[int, str] = {}  # the event id at each position that carries a mark first
-        self.previous: Link | None = None  # the last link verified
+    def __init__(self, payloads: PayloadReader):
+        self.payloads = payloads
+        self.head = Head.of(None)  # the last link verified
         self.versions: dict[str, int] = {}  # each stream's last version seen
         self.hashes: set[str] = set()
-        self.adopted_upto = 0
+        self.adopted_upto, self.adopted_at = 0, None
         self.events = 0
 
     def run(self, links: Iterable[Link], commits: Iterable[CommitRow], events: Iterable[ChainedEvent]) -> Broken | None:
@@ -233,96 +295,98 @@ class _Walk:
         for position, link, commit in _commits(links, commits):
             actual = pending.take_upto(position)
             self.events += len(actual)
+            self.payloads.add(actual)
             broken = self._commit(position, link, commit, actual)
             if broken is not None:
                 return broken
         extra = pending.take_upto(None)
         self.events += len(extra)
+        self.payloads.add(extra)
         if extra:
             return Broken(extra[0].event_id, None, "event added", None, None,
-                          f"{len(extra)} event(s) after the chain's last link, at position {extra[0].position}")
+                          f"{len(extra)} event(s) after the chain's last link, from position {extra[0].position}",
+                          extra[0].position)
         return None
 
     def _commit(self, position: int, link: Link | None, commit: CommitRow | None,
                 actual: list[ChainedEvent]) -> Broken | None:
-        first = actual[0].event_id if actual else None
+        first = actual[0] if actual else None
+        at = first.position if first is not None else position
+        name = first.event_id if first is not None else None
+        streams = self._stream_problems(actual)  # after the link's own findings at the same position
+        problems: list[tuple[int, str | None, str, str]] = []
         if link is None:
-            return Broken(first, position, "chain row missing", None, None,
-                          f"the commit at position {position} has no link")
-        expected_head = Head.of(self.previous)
-        try:
-            manifest = [(int(p), str(s), int(v), int(c)) for p, s, v, c in json.loads(link.manifest)]
-        except (ValueError, TypeError):
-            return Broken(first, position, "chain row changed", link.hash, None, "its manifest is unreadable")
+            problems.append((at, name, "chain row missing", f"the commit at position {position} has no link"))
+            return self._first(problems + streams, position, None, None)
+        previous = self.head
         recorded_at = link.recorded_at if commit is None else commit.recorded_at
-        found, crcs = link_hash(expected_head.hash, expected_head.commits + 1, position, recorded_at,
-                                link.recorded_by, actual)
-        problems = _content_problems(manifest, actual, crcs)
-        problems += self._stream_problems(actual)
-        if problems:
-            at, name, problem, detail = min(problems, key=lambda item: item[0])
-            return Broken(name, position, problem, link.hash, found, detail)
+        found, crcs = link_hash(previous.hash, previous.commits + 1, position, recorded_at, link.recorded_by,
+                                actual, link.adopted_at)
+        manifest = _manifest(link.manifest)
+        counted = manifest is not None and link.sequence == previous.commits + 1 \
+            and link.events == previous.events + len(manifest)
+        if found == link.hash and counted and manifest is not None:
+            # The events and record time are what was committed; anything else is the link's own row.
+            if _content_problems(manifest, actual, crcs) or (commit is not None and commit.recorded_at != link.recorded_at):
+                problems.append((at, name, "chain row changed", "the link's own row was edited"))
+        elif manifest is not None and (content := _content_problems(manifest, actual, crcs)):
+            problems += content
+        elif commit is not None and commit.recorded_at != link.recorded_at and link.hash == link_hash(
+                previous.hash, previous.commits + 1, position, link.recorded_at, link.recorded_by, actual,
+                link.adopted_at)[0]:
+            problems.append((at, name, "record time changed",
+                             f"recorded at {commit.recorded_at}, chained as {link.recorded_at}"))
+        else:
+            problems.append((at, name, "chain row changed", "the link does not match the events it vouches for"))
         if commit is None:
-            return Broken(first, position, "record time missing", link.hash, None,
-                          f"the commit at position {position} has no record time")
-        if found != link.hash or link.sequence != expected_head.commits + 1 \
-                or link.events != expected_head.events + len(manifest):
-            if commit.recorded_at != link.recorded_at:
-                return Broken(first, position, "record time changed", link.hash, found,
-                              f"recorded at {commit.recorded_at}, chained as {link.recorded_at}")
-            return Broken(first, position, "chain row changed", link.hash, found,
-                          "the link does not match the events it vouches for")
-        self.previous = link
+            problems.append((at, name, "record time missing", f"the commit at position {position} has no record time"))
+        if problems or streams:
+            return self._first(problems + streams, position, link.hash, found)
+        self.head = Head.of(link)
         self.hashes.add(link.hash)
         if link.adopted_at is not None:
-            self.adopted_upto = position
+            self.adopted_upto, self.adopted_at = position, link.adopted_at
         return None
 
-    def _stream_problems(self, actual: list[ChainedEvent]) -> list[tuple[int, str, str, str]]:
-        problems = []
+    @staticmethod
+    def _first(problems: list[tuple[int, str | None, str, str]], commit: int, expected: str | None,
+               found: str | None) -> Broken:
+        at, name, problem, detail = min(problems, key=lambda item: item[0])
+        return Broken(name, commit, problem, expected, found, detail, at)
+
+    def _stream_problems(self, actual: list[ChainedEvent]) -> list[tuple[int, str | None, str, str]]:
+        problems: list[tuple[int, str | None, str, str]] = []
+        versions = self.versions
         for event in actual:
-            expected = self.versions.get(event.stream, 0) + 1
-            if event.version > expected:
-                problems.append((event.position, event_id(event.stream, expected), "event missing",
-                                 f"{event.stream} goes from version {expected - 1} to {event.version}"))
-            elif event.version < expected:
-                problems.append((event.position, event.event_id, "order changed",
-                                 f"{event.event_id} comes after version {expected - 1}"))
-            self.versions[event.stream] = max(event.version, expected - 1)
-            reading = self.read(event)
-            if reading.unreadable is not None:
-                problems.append((event.position, event.event_id, reading.unreadable.split(":")[0],
-                                 reading.unreadable))
-            for mark in reading.marks:
-                if (event.stream, mark) not in self.marks:
-                    self.marks[event.stream, mark] = (reading.client_id or "", event.position)
-                    self.ids[event.position] = event.event_id
+            expected = versions.get(event.stream, 0) + 1
+            if event.version != expected:
+                if event.version > expected:
+                    problems.append((event.position, event_id(event.stream, expected), "event missing",
+                                     f"{event.stream} goes from version {expected - 1} to {event.version}"))
+                else:
+                    problems.append((event.position, event.event_id, "order changed",
+                                     f"{event.event_id} comes after version {expected - 1}"))
+            versions[event.stream] = max(event.version, expected - 1)
         return problems
 
-    def compare_marks(self, stored: Iterable[MarkRow]) -> Broken | None:
-        """The first (by log position) stream mark that differs from what the events carry."""
-        wanted = dict(self.marks)
-        wrong: list[tuple[int, str, str]] = []
-        for stream, mark, client_id, position in stored:
-            expected = wanted.pop((stream, mark), None)
-            if expected != (client_id, position):
-                at = position if expected is None else expected[1]
-                wrong.append((at, self.ids.get(at, event_id(stream, 1)),
-                              f"the index marks {stream} {mark!r} for client {client_id!r} at position {position}"
-                              + ("" if expected is None else f"; its events say {expected[0]!r} at {expected[1]}")))
-        wrong += [(position, self.ids[position], f"the index lacks {stream} {mark!r} (client {client_id!r})")
-                  for (stream, mark), (client_id, position) in wanted.items()]
-        if not wrong:
-            return None
-        at, name, detail = min(wrong)
-        return Broken(name, None, "index changed", None, None, detail)
+
+def _manifest(text: Any) -> list[tuple[int, str, int, int]] | None:
+    """A link's list of its events, or None when it cannot be read."""
+    try:
+        return [(int(p), str(s), int(v), int(c)) for p, s, v, c in json.loads(text)]
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        return None
 
 
 def _content_problems(manifest: list[tuple[int, str, int, int]], actual: list[ChainedEvent],
-                      crcs: list[int]) -> list[tuple[int, str, str, str]]:
+                      crcs: list[int]) -> list[tuple[int, str | None, str, str]]:
     """Where the commit's events differ from what its link lists: the first, by position."""
     expected = {position: (stream, version, crc) for position, stream, version, crc in manifest}
-    found = {event.position: (event, crc) for event, crc in zip(actual, crcs, strict=True)}
+    found: dict[int, tuple[ChainedEvent, int]] = {}
+    for event, crc in zip(actual, crcs, strict=True):
+        if event.position in found:
+            return [(event.position, event.event_id, "event added", f"a second event at position {event.position}")]
+        found[event.position] = (event, crc)
     expected_ids = {(stream, version) for stream, version, _ in expected.values()}
     found_ids = {(event.stream, event.version) for event in actual}
     for position in sorted(expected.keys() | found.keys()):
@@ -331,13 +395,37 @@ def _content_problems(manifest: list[tuple[int, str, int, int]], actual: list[Ch
             if want[2] != got[1]:
                 return [(position, got[0].event_id, "payload changed", f"at position {position}")]
             continue
-        if got is not None and (got[0].stream, got[0].version) not in expected_ids:
+        moved = (got is not None and (got[0].stream, got[0].version) in expected_ids) or \
+            (want is not None and (want[0], want[1]) in found_ids)
+        if want is not None and got is not None and not moved:
+            return [(position, event_id(want[0], want[1]), "event changed",
+                     f"position {position} now holds {got[0].event_id}")]
+        if moved:
+            name = event_id(want[0], want[1]) if want is not None else got[0].event_id  # type: ignore[index]
+            return [(position, name, "order changed", f"position {position} holds another event than was chained")]
+        if got is not None:
             return [(position, got[0].event_id, "event added", f"at position {position}, in no link")]
-        if want is not None and (want[0], want[1]) not in found_ids:
-            return [(position, event_id(want[0], want[1]), "event missing", f"was at position {position}")]
-        name = event_id(want[0], want[1]) if want is not None else got[0].event_id  # type: ignore[index]
-        return [(position, name, "order changed", f"position {position} holds another event than was chained")]
+        return [(position, event_id(want[0], want[1]), "event missing", f"was at position {position}")]  # type: ignore[index]
     return []
+
+
+def _compare_marks(found: Payloads, stored: Iterable[MarkRow]) -> Broken | None:
+    """The first (by log position) stream mark that differs from what the events carry."""
+    wanted = dict(found.marks)
+    wrong: list[tuple[int, str, str]] = []
+    for stream, mark, client_id, position in stored:
+        expected = wanted.pop((stream, mark), None)
+        if expected != (client_id, position):
+            at = position if expected is None else expected[1]
+            wrong.append((at, found.ids.get(at, event_id(stream, 1)),
+                          f"the index marks {stream} {mark!r} for client {client_id!r} at position {position}"
+                          + ("" if expected is None else f"; its events say {expected[0]!r} at {expected[1]}")))
+    wrong += [(position, found.ids[position], f"the index lacks {stream} {mark!r} (client {client_id!r})")
+              for (stream, mark), (client_id, position) in wanted.items()]
+    if not wrong:
+        return None
+    at, name, detail = min(wrong)
+    return Broken(name, None, "index changed", None, None, detail, at)
 
 
 def _commits(links: Iterable[Link], commits: Iterable[CommitRow]) -> Iterator[tuple[int, Link | None, CommitRow | None]]:
