@@ -141,7 +141,11 @@ def verdict(document: dict[str, Any]) -> None:
     head_ = document["head"]
     if document["ok"]:
         console.print(f"[green]verified[/]: {head_['events']:,} events in {head_['commits']:,} commits match "
-                      f"their chain (from log position {document['chain_starts_at']:,})")
+                      f"their chain", highlight=False)
+        if document["adopted_at"]:
+            console.print(f"[yellow]note[/]: the links before log position {document['chain_starts_at']:,} were "
+                          f"built on {document['adopted_at']} over a record written before the chain existed: "
+                          "they vouch for it from then on, not from when it was written", highlight=False)
         console.print(f"head: {head_['hash']} at position {head_['position']:,}")
         return
     broken = document["broken"]

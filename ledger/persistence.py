@@ -135,7 +135,7 @@ class LedgerMapper(Mapper[str]):
             topic=get_topic(type(domain_event)),
             state=self._seal(state),
             client_id=domain_event.client_id,
-            marks=marks_of(domain_event),
+            marks=domain_event.index_marks() if domain_event.client_id is not None else (),  # marks_of, inline
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
@@ -698,10 +698,12 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _chained(stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]) -> list[ChainedEvent]:
-    """A transaction's events as the chain hashes them, in log order."""
-    return sorted((ChainedEvent(n, s.originator_id, s.originator_version, s.topic, s.state)  # type: ignore[arg-type]
-                   for s, n in zip(stored_events, notification_ids, strict=True)), key=lambda e: e.position)
+def _chained(stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """A transaction's events as the chain hashes them, in log order: both recorders give
+    the ids in the order of the events (SQLite a range; PostgreSQL returns them in the order
+    `unnest` inserts them, tests/test_persistence.py)."""
+    return [(n, s.originator_id, s.originator_version, s.topic, s.state)
+            for s, n in zip(stored_events, notification_ids, strict=True)]
 
 
 def _units(commits: Iterator[CommitRow], events: Iterator[ChainedEvent]) -> Iterator[tuple[int, str, list[ChainedEvent]]]:

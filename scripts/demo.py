@@ -62,11 +62,13 @@ def main() -> int:
         ["invoice", "boreal", "--period", "2025-03"],
         ["register"],
         ["explain", "cedar", "--period", "2025-06"],
+        ["verify"],  # the hash chain vouches for every event above (README, "An audit-grade record")
     ):
         console.rule("support-ledger " + " ".join(arguments))
         cli([*arguments, "--db", url])
     console.rule("more")
-    console.print("Try: support-ledger diff, scripts/month_end.py, scripts/dispute_report.py (README).")
+    console.print("Try: support-ledger diff, support-ledger head (keep it; later: verify --expect HASH), "
+                  "scripts/month_end.py, scripts/dispute_report.py (README).")
     return 0 if counts.get("rejected", 0) == 0 else 1
 
 

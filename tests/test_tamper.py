@@ -249,7 +249,7 @@ def _stream_renamed(raw: Raw) -> Expected:
 def _manifest_only(raw: Raw) -> Expected:
     position = raw.commits()[5][0]
     manifest = json.loads(raw.run(f"SELECT manifest FROM {raw.q(CHAIN_TABLE)} WHERE notification_id = ?", (position,))[0][0])
-    manifest[0][3] ^= 1
+    manifest[3][0] ^= 1  # the first event's CRC
     raw.run(f"UPDATE {raw.q(CHAIN_TABLE)} SET manifest = ? WHERE notification_id = ?", (json.dumps(manifest), position))
     first = commit_of(raw.log(), raw.commits(), position)[0]
     return event_id(first[1], first[2]), "chain row changed"
