@@ -240,7 +240,7 @@ class SupportLedger(AggregateAccess, Application[str]):
                 helper = head.events >= VERIFY_HELPER_AFTER
             payloads = ReadElsewhere(self.mapper.read) if helper else ReadHere(self.mapper.read)
             try:
-                return verify(head, recorder.links(), recorder.commit_rows(), recorder.log(), payloads,
+                return verify(head, recorder.links(), recorder.commit_rows(), recorder.log_pages(), payloads,
                               recorder.mark_rows, expect)
             finally:
                 if isinstance(payloads, ReadElsewhere):

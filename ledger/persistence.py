@@ -2,9 +2,9 @@
 
 What here goes beyond the eventsourcing library's defaults:
 
-- `LedgerMapper` stores pydantic events as JSON of their fields and rebuilds them through
-  pydantic validation, running the `upcast_vN_vN+1` chain of the event class first. The
-  library's own snapshots (dataclasses) keep the library's encoding.
+- `LedgerMapper` (`ledger.store.mapper`) stores pydantic events as JSON of their fields and
+  rebuilds them through pydantic validation, running the `upcast_vN_vN+1` chain of the
+  event class first. The library's own snapshots (dataclasses) keep the library's encoding.
 - The recorders keep a **record-time index** in the same transaction as the events, with
   no row per event:
   - `ledger_commits`: one row per transaction, its last notification id and its **record
@@ -32,6 +32,7 @@ What here goes beyond the eventsourcing library's defaults:
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import pwd
@@ -41,21 +42,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from eventsourcing.persistence import (
-    DatetimeAsISO,
     OperationalError,
-    DecimalAsStr,
     InterfaceError,
     ProgrammingError,
-    JSONTranscoder,
-    Mapper,
     StoredEvent,
-    Transcoding,
-    UUIDAsHex,
 )
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.sqlite import (
@@ -67,14 +62,15 @@ from eventsourcing.sqlite import (
     SQLiteCursor,
     SQLiteFactory,
 )
-from eventsourcing.utils import TopicError, get_topic, resolve_topic
+from eventsourcing.utils import get_topic
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from ledger.errors import DamagedRecordError, InvalidCommandError
-from ledger.events import REGISTERED_MARK, STREAM_MARK, LedgerEvent, event_id
+from ledger.events import REGISTERED_MARK, STREAM_MARK, event_id
 from ledger.store import append_only
+from ledger.store.mapper import IndexedStoredEvent, LedgerMapper, LedgerTranscoder
 from ledger.store.chain import ChainedEvent, CommitRow, Head, Link, build, next_link, utc_text
 
 COMMITS_TABLE = "ledger_commits"
@@ -82,126 +78,6 @@ MARKS_TABLE = "ledger_stream_marks"
 CHAIN_TABLE = "ledger_chain"
 OLD_INDEX_TABLE = "ledger_event_index"  # one row per event, in stores made before the two above
 CREATE_TABLES_LOCK = 0x5E_D6E7  # advisory lock id: "support ledger" creating its tables
-
-
-# --- encoding ---------------------------------------------------------------------------
-
-
-class DateAsISO(Transcoding):
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
-
-
-class LedgerTranscoder(JSONTranscoder):
-    """JSON with the value types the ledger uses (for snapshots; events are plain JSON)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO(), DateAsISO()):
-            self.register(transcoding)
-
-
-@dataclass(frozen=True)
-class IndexedStoredEvent(StoredEvent):
-    """A stored event with what the record-time index notes about its aggregate."""
-
-    client_id: str | None = None
-    marks: tuple[str, ...] = ()
-
-
-_IN_ENVELOPE = {"originator_id", "originator_version"}  # stored in their own columns
-
-
-class LedgerMapper(Mapper[str]):
-    """Pydantic events <-> stored events, with the upcaster chain on the way back."""
-
-    def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        if not isinstance(domain_event, LedgerEvent):
-            return super().to_stored_event(domain_event)
-        # The payload is plain JSON, written by pydantic's own serializer (the same values
-        # `model_dump(mode="json")` gives, without building them as Python objects first).
-        state = domain_event.model_dump_json(exclude=_IN_ENVELOPE).encode()
-        if domain_event.class_version > 1:
-            state = b'%s,"class_version":%d}' % (state[:-1], domain_event.class_version)
-        return IndexedStoredEvent(
-            originator_id=domain_event.originator_id,
-            originator_version=domain_event.originator_version,
-            topic=get_topic(type(domain_event)),
-            state=self._seal(state),
-            client_id=domain_event.client_id,
-            marks=domain_event.index_marks() if domain_event.client_id is not None else (),  # marks_of, inline
-        )
-
-    def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        """The event, or DamagedRecordError naming it when the store holds what no event
-        class reads (an unknown topic, a payload that does not decode)."""
-        try:
-            cls = resolve_topic(stored_event.topic)
-        except (TopicError, ValueError, TypeError, AttributeError):
-            raise _damaged(stored_event, f"unknown event type: {stored_event.topic!r}") from None
-        if not (isinstance(cls, type) and issubclass(cls, LedgerEvent)):
-            raise _damaged(stored_event, f"unknown event type: {stored_event.topic!r} is not a ledger event")
-        try:
-            state = self._payload(cls, stored_event)
-            state["originator_id"] = stored_event.originator_id
-            state["originator_version"] = stored_event.originator_version
-            return cls.model_validate(state)
-        except (ValueError, TypeError, KeyError, AttributeError, LookupError, RuntimeError, RecursionError) as error:
-            reason = (str(error).strip() or type(error).__name__).splitlines()[0]
-            raise _damaged(stored_event, f"payload does not decode: {reason}") from None
-
-    def valid_at_of(self, stored_event: StoredEvent) -> datetime:
-        """The event's valid time, read from its payload without building the event."""
-        cls = resolve_topic(stored_event.topic)
-        return cls.valid_at_in(self._payload(cls, stored_event))  # type: ignore[no-any-return]
-
-    def _payload(self, cls: type[LedgerEvent], stored_event: StoredEvent) -> dict[str, Any]:
-        """The stored fields, upcast to the event class's current version."""
-        state: dict[str, Any] = self.transcoder.decode(self._unseal(stored_event.state))
-        version = state.pop("class_version", 1)
-        while version < cls.class_version:
-            getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
-            version += 1
-        return state
-
-    def read(self, event: ChainedEvent) -> tuple[str | None, str | None, tuple[str, ...]]:
-        """What `verify` needs of a stored event (`ledger.store.chain.Read`): why it cannot
-        be read as its event type (None: it can), its client, and the marks the record-time
-        index must hold for it."""
-        try:
-            domain_event = self.to_domain_event(StoredEvent(event.stream, event.version, event.topic, event.state))
-        except DamagedRecordError as error:
-            return error.problem, None, ()
-        return None, domain_event.client_id, marks_of(domain_event)
-
-    def _seal(self, data: bytes) -> bytes:
-        if self.compressor:
-            data = self.compressor.compress(data)
-        if self.cipher:
-            data = self.cipher.encrypt(data)
-        return data
-
-    def _unseal(self, data: bytes) -> bytes:
-        if self.cipher:
-            data = self.cipher.decrypt(data)
-        if self.compressor:
-            data = self.compressor.decompress(data)
-        return data
-
-
-def marks_of(event: LedgerEvent) -> tuple[str, ...]:
-    """The marks the record-time index notes for an event (a client's events only)."""
-    return event.index_marks() if event.client_id is not None else ()
-
-
-def _damaged(stored_event: StoredEvent, problem: str) -> DamagedRecordError:
-    return DamagedRecordError(event_id(str(stored_event.originator_id), stored_event.originator_version), problem)
 
 
 # --- the record-time index --------------------------------------------------------------
@@ -531,40 +407,42 @@ class RecordTimeIndex:
 
     def links(self) -> Iterator[Link]:
         """Every link, in log order (a few per statement: a link lists its commit's events)."""
-        for r in self._paged(f"SELECT * FROM {self.dialect.chain}", "notification_id", _LINK_PAGE):
-            yield Link(_integer(r["notification_id"]), _integer(r["sequence"]), _integer(r["events"]),
-                       _text(r["recorded_at"]), _text(r["recorded_by"]), _text(r["hash"]), _text(r["manifest"]),
-                       None if r["adopted_at"] is None else _text(r["adopted_at"]))
+        for page in self._pages(f"SELECT * FROM {self.dialect.chain}", "notification_id", _LINK_PAGE):
+            for r in page:
+                yield Link(_integer(r["notification_id"]), _integer(r["sequence"]), _integer(r["events"]),
+                           _text(r["recorded_at"]), _text(r["recorded_by"]), _text(r["hash"]), _text(r["manifest"]),
+                           None if r["adopted_at"] is None else _text(r["adopted_at"]))
 
     def commit_rows(self) -> Iterator[CommitRow]:
         """Every commit's record time, in log order, as stored."""
         d = self.dialect
-        for r in self._paged(f"SELECT notification_id, recorded_at FROM {d.commits}", "notification_id", _LOG_PAGE):
-            yield CommitRow(_integer(r["notification_id"]), d.time_text(r["recorded_at"]))
+        for page in self._pages(f"SELECT notification_id, recorded_at FROM {d.commits}", "notification_id", _LOG_PAGE):
+            yield from (CommitRow(_integer(r["notification_id"]), d.time_text(r["recorded_at"])) for r in page)
 
     def mark_rows(self) -> Iterator[tuple[str, str, str, int]]:
         """Every stream mark as stored: (stream, mark, client, position), in key order."""
-        for r in self._paged(f"SELECT * FROM {self.dialect.marks}", "originator_id, mark", _LOG_PAGE):
-            yield _text(r["originator_id"]), _text(r["mark"]), _text(r["client_id"]), _integer(r["notification_id"])
+        for page in self._pages(f"SELECT * FROM {self.dialect.marks}", "originator_id, mark", _LOG_PAGE):
+            yield from ((_text(r["originator_id"]), _text(r["mark"]), _text(r["client_id"]),
+                         _integer(r["notification_id"])) for r in page)
 
-    def log(self) -> Iterator[ChainedEvent]:
-        """Every stored event, in log order, as stored (whatever it holds)."""
+    def log_pages(self) -> Iterator[list[ChainedEvent]]:
+        """Every stored event, as stored (whatever it holds), in log order, a page at a time."""
         d = self.dialect
-        for r in self._paged(f"SELECT {d.position} AS n, originator_id, originator_version, topic, state "
-                             f"FROM {d.events}", d.position, _LOG_PAGE, alias="n"):
-            yield ChainedEvent(r["n"], _text(r["originator_id"]), _integer(r["originator_version"]),
-                               _text(r["topic"]), _state(r["state"]))
+        for page in self._pages(f"SELECT {d.position} AS n, originator_id, originator_version, topic, state "
+                                f"FROM {d.events}", d.position, _LOG_PAGE, alias="n"):
+            yield [_chained_event(r["n"], r["originator_id"], r["originator_version"], r["topic"], r["state"])
+                   for r in page]
 
-    def _paged(self, select: str, key: str, page: int, alias: str | None = None) -> Iterator[Any]:
+    def _pages(self, select: str, key: str, size: int, alias: str | None = None) -> Iterator[list[Any]]:
         """Every row `select` gives, in the order of `key` (one or two columns), a page per
         statement — from the very first, whatever its key: a forged row may sit anywhere."""
         d, columns = self.dialect, [c.strip() for c in key.split(",")]
         order, where, after = ", ".join(columns), f"({key}) > ({', '.join([d.param] * len(columns))})", None
         while True:
-            rows = self.rows(f"{select} {'' if after is None else 'WHERE ' + where} ORDER BY {order} LIMIT {page}",
+            rows = self.rows(f"{select} {'' if after is None else 'WHERE ' + where} ORDER BY {order} LIMIT {size}",
                              after or [])
-            yield from rows
-            if len(rows) < page:
+            yield rows
+            if len(rows) < size:
                 return
             after = [rows[-1][alias or column] for column in columns]
 
@@ -582,7 +460,7 @@ class RecordTimeIndex:
         d = self.dialect
         self._session.cursor = cursor  # the reads below run in this transaction
         try:
-            units = _units(self.commit_rows(), self.log())
+            units = _units(self.commit_rows(), itertools.chain.from_iterable(self.log_pages()))
             links = [link.row() for link in build(units, utc_text(datetime.now(timezone.utc)))]
         finally:
             self._session.cursor = None
@@ -706,6 +584,14 @@ def _chained(stored_events: Sequence[StoredEvent], notification_ids: Sequence[in
             for s, n in zip(stored_events, notification_ids, strict=True)]
 
 
+def _chained_event(position: int, stream: Any, version: Any, topic: Any, state: Any) -> ChainedEvent:
+    """A stored event as the chain sees it, whatever the row holds (a tampered row may hold
+    other types: they are read so that the event no longer matches its link)."""
+    if type(stream) is str and type(version) is int and type(topic) is str and type(state) is bytes:
+        return ChainedEvent(position, stream, version, topic, state)
+    return ChainedEvent(position, _text(stream), _integer(version), _text(topic), _state(state))
+
+
 def _units(commits: Iterator[CommitRow], events: Iterator[ChainedEvent]) -> Iterator[tuple[int, str, list[ChainedEvent]]]:
     """(commit position, record time, its events) for each commit, in log order."""
     pending = next(events, None)
@@ -756,9 +642,10 @@ class ExecutemanySQLiteRecorder(SQLiteApplicationRecorder):
 
     The notification ids are still exact: the insert holds SQLite's write lock until the
     commit, the statement is a plain INSERT into the library's table (a rowid table without
-    AUTOINCREMENT or triggers), and such a table gives each new row the largest rowid plus
-    one (the exception, a table that has reached rowid 2**63 - 1, is out of reach). So the
-    events get consecutive ids ending at `last_insert_rowid()`. That every event made one
+    AUTOINCREMENT or INSERT triggers: the ledger's own fire on UPDATE and DELETE only), and
+    such a table gives each new row the largest rowid plus one (the exception, a table that
+    has reached rowid 2**63 - 1, is out of reach). So the events get consecutive ids ending
+    at `last_insert_rowid()`. That every event made one
     new row is checked; tests/test_persistence.py checks the ids.
     """
 

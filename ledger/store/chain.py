@@ -28,6 +28,7 @@ verdict (`verify`). `ledger.persistence` reads and writes them.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 import json
 import struct
 import zlib
@@ -265,16 +266,16 @@ class ReadHere(PayloadReader):
         return self.found
 
 
-def verify(head: Head, links: Iterable[Link], commits: Iterable[CommitRow], events: Iterable[ChainedEvent],
+def verify(head: Head, links: Iterable[Link], commits: Iterable[CommitRow], pages: Iterable[list[ChainedEvent]],
            payloads: PayloadReader, marks: Callable[[], Iterable[MarkRow]], expect: str | None = None) -> Verdict:
     """Re-hash every link from the first, comparing each with the events and record times
     the store holds now; check every stream (versions contiguous from 1) and, through
     `payloads`, that every payload reads as its event type. The three inputs are in log
-    order. Then compare the stream marks the store holds with those its events carry (they
+    order (the events in pages, as the store reads them). Then compare the stream marks the store holds with those its events carry (they
     decide which events a client's queries read; they follow from the events, so they are
     not hashed). `expect`: a hash printed by `head` earlier, which must still be a link."""
     walk = _Walk(payloads)
-    broken = walk.run(links, commits, events)
+    broken = walk.run(links, commits, pages)
     found = payloads.result()
     if found.unreadable is not None and (broken is None or broken.position is None
                                          or found.unreadable.position < broken.position):  # type: ignore[operator]
@@ -298,8 +299,9 @@ class _Walk:
         self.adopted_upto, self.adopted_at = 0, None
         self.events = 0
 
-    def run(self, links: Iterable[Link], commits: Iterable[CommitRow], events: Iterable[ChainedEvent]) -> Broken | None:
-        pending = _Peekable(iter(events))
+    def run(self, links: Iterable[Link], commits: Iterable[CommitRow],
+            pages: Iterable[list[ChainedEvent]]) -> Broken | None:
+        pending = _Pages(pages)
         for position, link, commit in _commits(links, commits):
             actual = pending.take_upto(position)
             self.events += len(actual)
@@ -331,13 +333,15 @@ class _Walk:
         found, crcs = link_hash(previous.hash, previous.commits + 1, position, recorded_at, link.recorded_by,
                                 actual, link.adopted_at)
         manifest = _manifest(link.manifest)
+        listed = manifest is not None and manifest == [[e.position for e in actual], [e.stream for e in actual],
+                                                       [e.version for e in actual], crcs]
         counted = manifest is not None and link.sequence == previous.commits + 1 \
-            and link.events == previous.events + len(manifest)
-        if found == link.hash and counted and manifest is not None:
+            and link.events == previous.events + len(manifest[0])
+        if found == link.hash and counted:
             # The events and record time are what was committed; anything else is the link's own row.
-            if _content_problems(manifest, actual, crcs) or (commit is not None and commit.recorded_at != link.recorded_at):
+            if not listed or (commit is not None and commit.recorded_at != link.recorded_at):
                 problems.append((at, name, "chain row changed", "the link's own row was edited"))
-        elif manifest is not None and (content := _content_problems(manifest, actual, crcs)):
+        elif manifest is not None and not listed and (content := _content_problems(manifest, actual, crcs)):
             problems += content
         elif commit is not None and commit.recorded_at != link.recorded_at and link.hash == link_hash(
                 previous.hash, previous.commits + 1, position, link.recorded_at, link.recorded_by, actual,
@@ -364,9 +368,9 @@ class _Walk:
 
     def _stream_problems(self, actual: list[ChainedEvent]) -> list[tuple[int, str | None, str, str]]:
         problems: list[tuple[int, str | None, str, str]] = []
-        versions = self.versions
+        versions, last = self.versions, self.versions.get
         for event in actual:
-            expected = versions.get(event.stream, 0) + 1
+            expected = last(event.stream, 0) + 1
             if event.version != expected:
                 if event.version > expected:
                     problems.append((event.position, event_id(event.stream, expected), "event missing",
@@ -378,19 +382,28 @@ class _Walk:
         return problems
 
 
-def _manifest(text: Any) -> list[tuple[int, str, int, int]] | None:
-    """A link's list of its events (position, stream, version, CRC), or None when it cannot be read."""
+def _manifest(text: Any) -> list[list[Any]] | None:
+    """A link's four columns — positions, streams, versions, CRCs — or None when unreadable."""
     try:
-        positions, streams, versions, crcs = json.loads(text)
-        return [(int(p), str(s), int(v), int(c)) for p, s, v, c in zip(positions, streams, versions, crcs, strict=True)]
-    except (ValueError, TypeError, OverflowError, RecursionError):
+        columns = json.loads(text)
+    except (ValueError, TypeError, RecursionError):
         return None
+    if not (isinstance(columns, list) and len(columns) == 4 and all(isinstance(c, list) for c in columns)
+            and len({len(c) for c in columns}) == 1):
+        return None
+    return columns
 
 
-def _content_problems(manifest: list[tuple[int, str, int, int]], actual: list[ChainedEvent],
+def _content_problems(manifest: list[list[Any]], actual: list[ChainedEvent],
                       crcs: list[int]) -> list[tuple[int, str | None, str, str]]:
-    """Where the commit's events differ from what its link lists: the first, by position."""
-    expected = {position: (stream, version, crc) for position, stream, version, crc in manifest}
+    """Where the commit's events differ from what its link lists: the first, by position.
+    (Only asked when they differ: the usual case is one comparison of the columns.)"""
+    try:
+        rows = [(int(p), str(s), int(v), int(c)) for p, s, v, c in zip(*manifest, strict=True)]
+    except (ValueError, TypeError, OverflowError):
+        return [(actual[0].position if actual else 0, actual[0].event_id if actual else None, "chain row changed",
+                 "its manifest is unreadable")]
+    expected = {position: (stream, version, crc) for position, stream, version, crc in rows}
     found: dict[int, tuple[ChainedEvent, int]] = {}
     for event, crc in zip(actual, crcs, strict=True):
         if event.position in found:
@@ -453,18 +466,33 @@ def _commits(links: Iterable[Link], commits: Iterable[CommitRow]) -> Iterator[tu
             link, commit = next(link_iter, None), next(commit_iter, None)
 
 
-class _Peekable:
-    def __init__(self, items: Iterator[ChainedEvent]):
-        self.items = items
-        self.next: ChainedEvent | None = next(items, None)
+class _Pages:
+    """The log's events, read a page at a time, handed out up to a position."""
+
+    def __init__(self, pages: Iterable[list[ChainedEvent]]):
+        self.pages = iter(pages)
+        self.page: list[ChainedEvent] = []
+        self.at = 0  # the first event of `page` not handed out
 
     def take_upto(self, position: int | None) -> list[ChainedEvent]:
         """The events up to and including `position` (None: all that are left)."""
-        taken = []
-        while self.next is not None and (position is None or self.next.position <= position):
-            taken.append(self.next)
-            self.next = next(self.items, None)
-        return taken
+        taken: list[ChainedEvent] = []
+        while True:
+            if self.at == len(self.page):
+                page = next(self.pages, None)
+                if page is None:
+                    return taken
+                self.page, self.at = page, 0
+                continue
+            end = len(self.page) if position is None else bisect_right(self.page, position, self.at, key=_position)
+            taken += self.page[self.at : end]
+            self.at = end
+            if end < len(self.page):
+                return taken
+
+
+def _position(event: ChainedEvent) -> int:
+    return event.position
 
 
 def build(units: Iterable[tuple[int, str, list[ChainedEvent]]], adopted_at: str) -> Iterator[Link]:

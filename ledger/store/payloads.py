@@ -3,16 +3,22 @@
 `verify` must cost no more than one plain read and decode of the log, yet it also hashes
 every event and walks every link. On a machine with a second core the decoding — the
 larger part — goes to a helper process (`python -m ledger.store.payloads`, a fresh
-interpreter: nothing of the caller's is inherited or run again), fed pages of stored events
-through a pipe by a sender thread. Whenever the helper is behind (its queue is full, e.g.
-while it starts), this process reads the page itself, so neither side waits on the other.
+interpreter: nothing of the caller's is inherited or run again), in chunks of events sent
+through a pipe. The helper asks for work: it writes one byte for each chunk it has room
+for, and is sent one only then (a thread of the helper takes chunks off the pipe as they
+come, so a send does not wait while the helper reads); when it has not asked, this process
+reads the chunk itself. So neither side waits on the other, and the faster one does more.
 Both use `ledger.store.chain.read_payloads` with the same mapper; their findings merge.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import pickle
 import queue
+import select
 import subprocess
 import sys
 import threading
@@ -20,34 +26,49 @@ from typing import Any, BinaryIO
 
 from ledger.store.chain import ChainedEvent, Payloads, PayloadReader, Read, read_payloads
 
-QUEUED_PAGES = 2  # pages waiting for the helper before this process reads one itself
+CHUNK = 1000  # events handed over at a time (about 10 ms of the helper's work)
+WAITING = 8  # chunks that may wait for the helper: enough to cover this side reading a page
+READY, DONE = b"r", b"D"  # the helper's bytes: ready for a chunk; its findings follow
 
 
 class ReadElsewhere(PayloadReader):
-    """A `PayloadReader` that hands pages to a helper process, reading here when it is behind."""
+    """A `PayloadReader` that hands chunks to a helper process when it asks, and reads the
+    others here."""
 
     def __init__(self, read: Read):
-        self.read, self.here = read, Payloads()
+        self.read, self.here, self.asked = read, Payloads(), 0
         self.process = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE)
-        self.pages: queue.Queue[list[ChainedEvent] | None] = queue.Queue(maxsize=QUEUED_PAGES)
-        self.sender = threading.Thread(target=self._send, daemon=True)
-        self.sender.start()
+        with contextlib.suppress(OSError):  # room for the chunks waiting (else a send may wait)
+            fcntl.fcntl(self.process.stdin.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)  # type: ignore[union-attr]
+        self.answers = self.process.stdout.fileno()  # type: ignore[union-attr]
 
     def add(self, events: list[ChainedEvent]) -> None:
-        if not events:
-            return
-        try:
-            self.pages.put_nowait(events)
-        except queue.Full:
-            read_payloads(self.read, events, self.here)
+        for start in range(0, len(events), CHUNK):
+            chunk = events[start : start + CHUNK]
+            if self._asked():
+                self.asked -= 1
+                pickle.dump(chunk, self.process.stdin, pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
+                self.process.stdin.flush()  # type: ignore[union-attr]
+            else:
+                read_payloads(self.read, chunk, self.here)
+
+    def _asked(self) -> bool:
+        """Whether the helper has asked for a chunk not yet sent (without waiting)."""
+        while not self.asked and select.select([self.answers], [], [], 0)[0]:
+            received = os.read(self.answers, 4096)
+            if not received:
+                return False  # the helper is gone: `result` says so
+            self.asked += received.count(READY)
+        return self.asked > 0
 
     def result(self) -> Payloads:
-        self.pages.put(None)
-        self.sender.join()
         try:
-            found: Payloads = pickle.load(self.process.stdout)  # type: ignore[arg-type]
-        except (EOFError, pickle.UnpicklingError) as error:
+            pickle.dump(None, self.process.stdin, pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
+            self.process.stdin.close()  # type: ignore[union-attr]
+            answer = self.process.stdout.read()  # type: ignore[union-attr]
+            found: Payloads = pickle.loads(answer[answer.index(DONE) + 1 :])
+        except (OSError, ValueError, EOFError, pickle.UnpicklingError) as error:
             raise RuntimeError(f"the payload reader stopped (exit code {self.process.wait()})") from error
         finally:
             self.close()
@@ -57,36 +78,37 @@ class ReadElsewhere(PayloadReader):
     def close(self) -> None:
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None and not pipe.closed:
-                pipe.close()
+                with contextlib.suppress(OSError):
+                    pipe.close()
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
 
-    def _send(self) -> None:
-        stdin: BinaryIO = self.process.stdin  # type: ignore[assignment]
-        try:
-            while (page := self.pages.get()) is not None:
-                pickle.dump([tuple(event) for event in page], stdin, pickle.HIGHEST_PROTOCOL)
-            stdin.close()
-        except OSError:  # the helper is gone: `result` says so
-            while self.pages.get() is not None:
-                pass
 
-
-def _serve(pages: BinaryIO, answer: BinaryIO) -> None:
-    """The helper: read each page it is sent, then answer with what it found."""
-    from ledger.persistence import LedgerMapper, LedgerTranscoder
+def _serve(chunks: BinaryIO, answers: BinaryIO) -> None:
+    """The helper: ask for chunks and read them until told there are no more, then answer
+    with what it found."""
+    from ledger.store.mapper import LedgerMapper, LedgerTranscoder
 
     mapper = LedgerMapper(transcoder=LedgerTranscoder())
     found = Payloads()
-    while True:
-        try:
-            page: list[Any] = pickle.load(pages)
-        except EOFError:
-            break
-        read_payloads(mapper.read, (ChainedEvent(*row) for row in page), found)
-    pickle.dump(found, answer, pickle.HIGHEST_PROTOCOL)
-    answer.flush()
+    waiting: queue.SimpleQueue[list[Any] | None] = queue.SimpleQueue()
+
+    def take() -> None:  # off the pipe as soon as sent: the sender never waits on a full pipe
+        while (chunk := pickle.load(chunks)) is not None:
+            waiting.put(chunk)
+        waiting.put(None)
+
+    threading.Thread(target=take, daemon=True).start()
+    answers.write(READY * WAITING)
+    answers.flush()
+    while (chunk := waiting.get()) is not None:
+        answers.write(READY)
+        answers.flush()
+        read_payloads(mapper.read, (ChainedEvent(*event) for event in chunk), found)
+    answers.write(DONE)
+    pickle.dump(found, answers, pickle.HIGHEST_PROTOCOL)
+    answers.flush()
 
 
 if __name__ == "__main__":
