@@ -21,9 +21,9 @@ What here goes beyond the eventsourcing library's defaults:
   (`ledger.store.append_only`).
 - SQLite connections keep the statements they prepared (`LedgerSQLiteFactory`); the
   library's keep one.
-- Table creation: the PostgreSQL recorder runs no DDL when every table and trigger is
-  there (`LedgerPostgresRecorder.create_table`), so that a writer role that owns nothing
-  can open the store; the SQLite recorder waits and tries again while another process
+- Table creation: the PostgreSQL recorder (`ledger.store.postgres`, imported only for a
+  PostgreSQL URL) runs no DDL when every table and trigger is there (its `create_table`),
+  so that a writer role that owns nothing can open the store; the SQLite recorder waits and tries again while another process
   holds the write lock (an older store's triggers are being created).
 - `environment_for(url)` turns CONTRACT.md's database URLs into the library's settings,
   and fixes `POSTGRES_ENABLE_DB_FUNCTIONS` off: the library's insert function would
@@ -33,7 +33,6 @@ What here goes beyond the eventsourcing library's defaults:
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import pwd
 import sqlite3
@@ -52,7 +51,6 @@ from eventsourcing.persistence import (
     ProgrammingError,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.sqlite import (
     SQLITE3_DEFAULT_LOCK_TIMEOUT,
     SQLiteAggregateRecorder,
@@ -63,9 +61,6 @@ from eventsourcing.sqlite import (
     SQLiteFactory,
 )
 from eventsourcing.utils import get_topic
-from psycopg import Cursor
-from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
 
 from ledger.errors import DamagedRecordError, InvalidCommandError
 from ledger.events import REGISTERED_MARK, STREAM_MARK, event_id
@@ -794,155 +789,9 @@ class LedgerSQLiteRecorder(RecordTimeIndex, CheckpointingSQLiteRecorder, Execute
     def refresh_statistics(self) -> None:
         """Nothing to do: SQLite picks the right indexes for these queries without statistics."""
 
-
-class ColumnArraysPostgresRecorder(PostgresAggregateRecorder):
-    """The library's PostgreSQL insert, with the events sent as four arrays (ids,
-    versions, topics, states) in binary instead of one array of a composite type, which
-    psycopg formats as text in Python: about 1 µs of client CPU an event instead of 12.
-    The statement is the library's otherwise. Like the library's, it relies on PostgreSQL
-    inserting, numbering and returning the rows in the order `unnest` gives them (what
-    tests/test_persistence.py checks). It must come after PostgresApplicationRecorder in
-    a recorder's bases: that class appends RETURNING to this statement and takes the
-    table lock and sends NOTIFY before calling this insert."""
-
-    def __init__(self, datastore: Any, **kwargs: Any):
-        super().__init__(datastore, **kwargs)
-        self.insert_events_statement = SQL(
-            "INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%b::{originator_id_type}[], %b::bigint[], %b::text[], %b::bytea[])"
-        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name),
-                 originator_id_type=Identifier(self.datastore.originator_id_type))
-
-    def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any) -> None:
-        curs.execute(self.insert_events_statement, [
-            [s.originator_id for s in stored_events], [s.originator_version for s in stored_events],
-            [s.topic for s in stored_events], [s.state for s in stored_events]])
-
-
-class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder, ColumnArraysPostgresRecorder):
-    """The library's PostgreSQL recorder, plus the record-time index in the same transaction."""
-
-    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events"):
-        super().__init__(datastore, events_table_name=events_table_name)
-        schema = self.datastore.schema
-        self.dialect = Dialect(
-            events=Identifier(schema, self.events_table_name).as_string(None),
-            commits=Identifier(schema, COMMITS_TABLE).as_string(None),
-            marks=Identifier(schema, MARKS_TABLE).as_string(None),
-            chain=Identifier(schema, CHAIN_TABLE).as_string(None),
-            param="%s", position="notification_id", sqlite=False,
-        )
-        names = {"schema": Identifier(schema), "commits": Identifier(COMMITS_TABLE),
-                 "marks": Identifier(MARKS_TABLE), "marks_client": Identifier(f"{MARKS_TABLE}_by_client"),
-                 "chain": Identifier(CHAIN_TABLE)}
-
-        def sql(text: str) -> Any:
-            return SQL(text).format(**names)  # type: ignore[arg-type]
-
-        self.sql_create_statements += [
-            sql("CREATE TABLE IF NOT EXISTS {schema}.{commits} ("
-                "notification_id bigint PRIMARY KEY, recorded_at timestamptz NOT NULL UNIQUE)"),
-            sql("CREATE TABLE IF NOT EXISTS {schema}.{marks} ("
-                "originator_id text NOT NULL, mark text NOT NULL, client_id text NOT NULL, "
-                "notification_id bigint NOT NULL, PRIMARY KEY (originator_id, mark))"),
-            sql("CREATE INDEX IF NOT EXISTS {marks_client} ON {schema}.{marks} (client_id, mark)"),
-            sql("CREATE TABLE IF NOT EXISTS {schema}.{chain} ("
-                + _CHAIN_COLUMNS.format(integer="bigint", text="text") + ")"),
-            *(SQL(statement) for statement in append_only.postgres_triggers(  # type: ignore[call-overload]
-                Identifier(schema).as_string(None), [Identifier(t).as_string(None) for t in self.protected_tables])),
-        ]
-        # Marks go as one JSON array (psycopg's array dumping costs about 9 µs a row).
-        self._insert_marks_statement = (
-            f"INSERT INTO {self.dialect.marks} SELECT x->>0, x->>1, x->>2, (x->>3)::bigint "
-            "FROM json_array_elements(%s::json) AS x ON CONFLICT DO NOTHING")
-        # Two statements per transaction, still inside the EXCLUSIVE lock the library takes
-        # for inserts: the commit's record time (later than every earlier one), who is
-        # writing, and the chain's previous link; then the commit, its link and the marks.
-        self._chain_head = (
-            f"SELECT GREATEST(clock_timestamp(), (SELECT recorded_at + interval '1 microsecond' FROM "
-            f"{self.dialect.commits} ORDER BY notification_id DESC LIMIT 1)) AS now, session_user AS who, l.* "
-            f"FROM (SELECT 1) AS one LEFT JOIN (SELECT {_HEAD_COLUMNS} FROM {self.dialect.chain} "
-            "ORDER BY notification_id DESC LIMIT 1) AS l ON true")
-        self._insert_index = (
-            f"WITH recorded AS (INSERT INTO {self.dialect.commits} VALUES (%s, %s)), "
-            f"linked AS (INSERT INTO {self.dialect.chain} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)) "
-            + self._insert_marks_statement)
-
-    @property
-    def protected_tables(self) -> list[str]:
-        """The tables whose rows the ledger's answers rest on: append-only (`append_only`)."""
-        return [self.events_table_name, COMMITS_TABLE, MARKS_TABLE, CHAIN_TABLE]
-
-    def roles_sql(self, writer: str, auditor: str, derived: Sequence[str]) -> str:
-        """The SQL creating the writer and auditor roles for this store (`append_only.roles_sql`);
-        `derived`: the tables rebuilt from the events, which the writer maintains."""
-        schema = self.datastore.schema
-
-        def quoted(name: str) -> str:
-            return Identifier(name).as_string(None)
-
-        return append_only.roles_sql(
-            quoted(schema), [quoted(t) for t in self.protected_tables], [quoted(t) for t in derived],
-            quoted(f"{self.events_table_name}_notification_id_seq"), quoted(self.events_table_name),
-            quoted(writer), quoted(auditor))
-
-    def create_table(self) -> None:
-        """The library's tables and the ledger's, unless every one is there with its
-        triggers: then no DDL runs, so that a role without CREATE (the writer of
-        `append_only.roles_sql`) can open the store."""
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(append_only.postgres_protected_query(), [self.datastore.schema, self.protected_tables])
-            ready = curs.fetchone()["n"] == 2 * len(self.protected_tables)  # type: ignore[index]
-        if ready:
-            self.datastore.register_type_adapters()
-            return
-        super().create_table()
-
-    def _create_table(self, curs: Cursor[DictRow]) -> None:
-        # Two processes opening a new store at once would race on CREATE OR REPLACE
-        # FUNCTION ("tuple concurrently updated"): take turns.
-        curs.execute(SQL("SELECT pg_advisory_xact_lock(%s)"), [CREATE_TABLES_LOCK])
-        curs.execute("SELECT to_regclass(%s) IS NOT NULL AS found", [self.dialect.chain])
-        had_chain = curs.fetchone()["found"]  # type: ignore[index]
-        super()._create_table(curs)
-        if not had_chain:
-            self._lock_for_upgrade(curs)
-            self._adopt_into_new_chain(curs)
-
-    def _fetch_ids_after_insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        if notification_ids:
-            curs.execute(self._chain_head)
-            row: Any = curs.fetchone()
-            position = max(notification_ids)
-            head = _head(row) if row["notification_id"] is not None else _head(None)
-            link = next_link(head, position, utc_text(row["now"]), row["who"], _chained(stored_events, notification_ids))
-            marks = json.dumps(_mark_rows(stored_events, notification_ids))
-            curs.execute(self._insert_index, [position, row["now"], *link.row(), marks])
-        return notification_ids
-
-    def _insert_marks(self, cursor: Any, marks: list[tuple[str, str, str, int]]) -> None:
-        cursor.execute(self._insert_marks_statement, [json.dumps(marks)])
-
-    @property
-    def _old_index(self) -> str:
-        return Identifier(self.datastore.schema, OLD_INDEX_TABLE).as_string(None)
-
-    def _has_per_event_index(self) -> bool:
-        return self.rows("SELECT to_regclass(%s) IS NOT NULL AS found", [self._old_index])[0]["found"]
-
-    def _lock_for_upgrade(self, cursor: Any) -> None:
-        cursor.execute(f"LOCK TABLE {self.dialect.events} IN EXCLUSIVE MODE")
-
-    def refresh_statistics(self) -> None:
-        """ANALYZE the ledger's tables: after a bulk load the planner may misjudge them
-        (autovacuum may be off or behind)."""
-        with self.datastore.transaction(commit=True) as curs:
-            for table in (COMMITS_TABLE, MARKS_TABLE, self.events_table_name):
-                curs.execute(SQL("ANALYZE {schema}.{table}").format(
-                    schema=Identifier(self.datastore.schema), table=Identifier(table)))
+    def table_name(self, name: str) -> str:
+        """A table of the ledger's store as its statements name it."""
+        return name
 
 
 # --- database URLs ----------------------------------------------------------------------
@@ -999,7 +848,8 @@ def environment_for(url: str) -> dict[str, str]:
             # The library ends a session idle in a transaction after 5 s. A read transaction
             # (`RecordTimeIndex.reading`) may decode a long history between statements.
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
-            "APPLICATION_RECORDER_TOPIC": get_topic(LedgerPostgresRecorder),
+            # By topic, so that a SQLite ledger never imports the PostgreSQL driver.
+            "APPLICATION_RECORDER_TOPIC": "ledger.store.postgres:LedgerPostgresRecorder",
         }
     raise InvalidCommandError(
         f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME",

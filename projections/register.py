@@ -26,7 +26,6 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
-from psycopg.sql import Identifier
 
 from ledger.application import SupportLedger
 from ledger.events import REGISTERED_MARK, InvoiceIssued, event_id
@@ -79,9 +78,7 @@ class RegisterView(TrackingRecorder):
     def __init__(self, ledger: SupportLedger):
         self.recorder: Any = ledger.recorder
         self.datastore, self.dialect = self.recorder.datastore, self.recorder.dialect
-        schema = None if self.dialect.sqlite else self.datastore.schema
-        self.table, self.tracking_table = (name if schema is None else Identifier(schema, name).as_string(None)
-                                           for name in (REGISTER_TABLE, TRACKING_TABLE))
+        self.table, self.tracking_table = (self.recorder.table_name(name) for name in (REGISTER_TABLE, TRACKING_TABLE))
         self.index = f"{REGISTER_TABLE}_by_position"  # unqualified: an index lives in its table's schema
         self.application_name = ledger.name
 

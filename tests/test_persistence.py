@@ -26,13 +26,13 @@ from ledger.persistence import (
     IndexQuery,
     IndexedStoredEvent,
     LedgerMapper,
-    LedgerPostgresRecorder,
     LedgerSQLiteFactory,
     LedgerSQLiteRecorder,
     LedgerTranscoder,
     environment_for,
 )
 from projections.history import client_history
+from ledger.store.postgres import LedgerPostgresRecorder
 from tests.integrity_support import drop_triggers
 from tests.support import apply, applied, event_count, event_types
 
@@ -557,3 +557,18 @@ def test_a_failing_statistics_refresh_never_fails_a_save(ledger, monkeypatch):
     outcomes = apply(ledger, *EVERY_COMMAND[:3])
     assert [o.status for o in outcomes] == ["applied"] * 3
     assert event_count(ledger) >= 3
+
+
+def test_a_sqlite_ledger_loads_no_postgresql_driver(tmp_path):
+    """The PostgreSQL recorder is named by topic: a SQLite ledger (a CLI call, an apply
+    worker) does not pay for importing the driver."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from ledger.application import SupportLedger; import commands.bus; "
+            f"SupportLedger('sqlite:///{tmp_path / 'l.db'}').close(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in {'psycopg', 'psycopg_pool'} "
+            "or m == 'eventsourcing.postgres'))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    assert loaded == "[]"
