@@ -48,7 +48,8 @@ class ReadElsewhere(PayloadReader):
             chunk = events[start : start + CHUNK]
             if self._asked():
                 self.asked -= 1
-                pickle.dump(chunk, self.process.stdin, pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
+                # As five columns: a tuple each, not an object per event, to pickle and unpickle.
+                pickle.dump(list(zip(*chunk)), self.process.stdin, pickle.HIGHEST_PROTOCOL)  # type: ignore[arg-type]
                 self.process.stdin.flush()  # type: ignore[union-attr]
             else:
                 read_payloads(self.read, chunk, self.here)
@@ -105,7 +106,7 @@ def _serve(chunks: BinaryIO, answers: BinaryIO) -> None:
     while (chunk := waiting.get()) is not None:
         answers.write(READY)
         answers.flush()
-        read_payloads(mapper.read, (ChainedEvent(*event) for event in chunk), found)
+        read_payloads(mapper.read, map(ChainedEvent._make, zip(*chunk)), found)
     answers.write(DONE)
     pickle.dump(found, answers, pickle.HIGHEST_PROTOCOL)
     answers.flush()

@@ -14,7 +14,7 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger.persistence import (
@@ -173,6 +173,17 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder, Colum
 
     def _lock_for_upgrade(self, cursor: Any) -> None:
         cursor.execute(f"LOCK TABLE {self.dialect.events} IN EXCLUSIVE MODE")
+
+    def tuples(self, statement: str, params: Sequence[Any]) -> Sequence[Sequence[Any]]:
+        """`rows` as tuples: psycopg builds a dict per row otherwise (a third of reading the log)."""
+        with self.reading():
+            cursor = self._session.cursor
+            cursor.row_factory = tuple_row
+            try:
+                cursor.execute(statement, params)
+                return cursor.fetchall()  # type: ignore[no-any-return]
+            finally:
+                cursor.row_factory = dict_row
 
     def table_name(self, name: str) -> str:
         """A table of the ledger's store as its statements name it: in the store's schema."""
