@@ -66,7 +66,7 @@ from ledger.errors import DamagedRecordError, InvalidCommandError
 from ledger.events import REGISTERED_MARK, STREAM_MARK, event_id
 from ledger.store import append_only
 from ledger.store.mapper import IndexedStoredEvent, LedgerMapper, LedgerTranscoder
-from ledger.store.chain import ChainedEvent, CommitRow, Head, Link, build, next_link, utc_text
+from ledger.store.chain import ChainedEvent, CommitRow, Contents, Head, Link, build, contents, next_link, utc_text
 
 COMMITS_TABLE = "ledger_commits"
 MARKS_TABLE = "ledger_stream_marks"
@@ -586,12 +586,12 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _chained(stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]) -> list[tuple[Any, ...]]:
-    """A transaction's events as the chain hashes them, in log order: both recorders give
-    the ids in the order of the events (SQLite a range; PostgreSQL returns them in the order
-    `unnest` inserts them, tests/test_persistence.py)."""
-    return [(n, s.originator_id, s.originator_version, s.topic, s.state)
-            for s, n in zip(stored_events, notification_ids, strict=True)]
+def chain_contents(stored_events: Sequence[StoredEvent]) -> Contents:
+    """What a transaction's events put into its link (`ledger.store.chain.contents`). Both
+    recorders number the events in the order given (SQLite a range; PostgreSQL returns the
+    ids in the order `unnest` inserts them, tests/test_persistence.py)."""
+    return contents([(s.originator_id, s.originator_version, s.topic, s.state)  # type: ignore[misc]
+                     for s in stored_events])
 
 
 def _chained_event(position: int, stream: Any, version: Any, topic: Any, state: Any) -> ChainedEvent:
@@ -770,6 +770,7 @@ class LedgerSQLiteRecorder(RecordTimeIndex, CheckpointingSQLiteRecorder, Execute
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        taken = chain_contents(stored_events)  # before the insert takes the write lock
         notification_ids = super()._insert_events(c, stored_events, **kwargs)
         if notification_ids:
             # The insert above holds SQLite's write lock: no other writer is between the
@@ -783,8 +784,7 @@ class LedgerSQLiteRecorder(RecordTimeIndex, CheckpointingSQLiteRecorder, Execute
             c.execute(f"INSERT INTO {COMMITS_TABLE} VALUES (?, ?)", (position, recorded_at))
             # The chain's previous link, read under the same lock: links follow commit order.
             c.execute(f"SELECT {_HEAD_COLUMNS} FROM {CHAIN_TABLE} ORDER BY notification_id DESC LIMIT 1")
-            link = next_link(_head(c.fetchone()), position, recorded_at, self.writer,
-                             _chained(stored_events, notification_ids))
+            link = next_link(_head(c.fetchone()), position, recorded_at, self.writer, notification_ids, taken)
             c.execute(f"INSERT INTO {CHAIN_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", link.row())
             if marks := _mark_rows(stored_events, notification_ids):
                 self._insert_marks(c, marks)

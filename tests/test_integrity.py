@@ -17,7 +17,7 @@ import pytest
 from commands.cli import main
 from ledger.application import SupportLedger
 from ledger.persistence import CHAIN_TABLE
-from ledger.store.chain import FORMAT, GENESIS, ChainedEvent, Head, next_link
+from ledger.store.chain import FORMAT, GENESIS, ChainedEvent, Head, contents, next_link
 from projections.explain import explain
 from projections.history import client_history
 from tests.integrity_support import raw_store
@@ -45,21 +45,25 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 def test_a_link_is_the_sha256_of_the_documented_bytes():
     """Recomputed here from the layout the module documents, field by field: the header
     (format, previous hash, sequence, position, event count, then the lengths and bytes of
-    the record time, the writer and the adoption time), then each event."""
+    the record time, the writer and the adoption time), each event's position, and the
+    SHA-256 of the events' own bytes (version, lengths, stream, topic, state)."""
     events = [ChainedEvent(7, "ticket/T-1", 1, "ledger.events:TicketOpened", b'{"a":1}'),
               ChainedEvent(8, "client/акме", 3, "ledger.events:X", b"")]
-    first = next_link(Head.of(None), 8, "2025-03-01T09:00:00.000001Z", "root", events)
-    by_hand = hashlib.sha256()
-    by_hand.update(FORMAT + bytes(32) + struct.pack(">QQQIII", 1, 8, 2, 27, 4, 0) + b"2025-03-01T09:00:00.000001Z" + b"root")
-    for position, stream, version, topic, state in ((7, "ticket/T-1".encode(), 1, b"ledger.events:TicketOpened", b'{"a":1}'),
-                                                    (8, "client/акме".encode(), 3, b"ledger.events:X", b"")):
-        by_hand.update(struct.pack(">QQIIQ", position, version, len(stream), len(topic), len(state)) + stream + topic + state)
+    first = next_link(Head.of(None), 8, "2025-03-01T09:00:00.000001Z", "root", [7, 8], contents(e[1:] for e in events))
+    body = b""
+    for stream, version, topic, state in (("ticket/T-1".encode(), 1, b"ledger.events:TicketOpened", b'{"a":1}'),
+                                          ("client/акме".encode(), 3, b"ledger.events:X", b"")):
+        body += struct.pack(">QIIQ", version, len(stream), len(topic), len(state)) + stream + topic + state
+    by_hand = hashlib.sha256(FORMAT + bytes(32) + struct.pack(">QQQIII", 1, 8, 2, 27, 4, 0)
+                             + b"2025-03-01T09:00:00.000001Z" + b"root" + struct.pack(">QQ", 7, 8)
+                             + hashlib.sha256(body).digest())
     assert first.hash == by_hand.hexdigest()
     assert (first.sequence, first.events, first.position) == (1, 2, 8)
+    assert json.loads(first.manifest)[:3] == [[7, 8], ["ticket/T-1", "client/акме"], [1, 3]]
     adopted = "2026-12-05T10:00:00.000000Z"
-    second = next_link(Head.of(first), 9, "2025-03-01T09:00:00.000002Z", "", [], adopted_at=adopted)
+    second = next_link(Head.of(first), 9, "2025-03-01T09:00:00.000002Z", "", [], contents([]), adopted_at=adopted)
     expected = hashlib.sha256(FORMAT + bytes.fromhex(first.hash) + struct.pack(">QQQIII", 2, 9, 0, 27, 0, 27)
-                              + b"2025-03-01T09:00:00.000002Z" + adopted.encode()).hexdigest()
+                              + b"2025-03-01T09:00:00.000002Z" + adopted.encode() + hashlib.sha256(b"").digest()).hexdigest()
     assert second.hash == expected and second.events == 2 and second.adopted_at == adopted
     assert Head.of(None).hash == GENESIS == "0" * 64
 

@@ -6,12 +6,15 @@ the same transaction, while it holds the store's write lock, so links follow com
     hash(n) = SHA-256( FORMAT, hash(n-1) as 32 bytes, sequence n, the commit's log position,
                        its event count, its record time, who recorded it, when the link
                        was adopted (empty unless built after the fact),
-                       and for each event, in log order: its position, stream id,
-                       version, topic and stored state )
+                       each event's log position, in log order,
+                       SHA-256 of: for each event, in log order, its version, stream id,
+                                   topic and stored state )
 
 with `hash(0)` = 64 zeros (GENESIS). Every field has a fixed width or is preceded by its
 length (big-endian), so no two commits encode to the same bytes (`_commit_header`,
-`link_hash`). Record times are fixed-width UTC text (`utc_text`), the same on both
+`contents`). The events' own digest needs no position, so a writer computes it before it
+takes the store's write lock (`contents`); under the lock it adds only what the store
+decides then: positions, record time, the previous link (`next_link`). Record times are fixed-width UTC text (`utc_text`), the same on both
 stores. Whoever rewrites, removes, reorders or adds an event, or changes a record time,
 changes that link's hash and so every later one: an auditor who keeps a head (`head`)
 can later prove that history up to it is unchanged (`verify(..., expect=hash)`).
@@ -45,7 +48,7 @@ GENESIS = "0" * 64
 # Signed, so that whatever a tampered row holds can still be hashed (and found different);
 # for the values a ledger writes (all positive) they are the same bytes as unsigned ones.
 _HEADER = struct.Struct(">qqqIII")  # sequence, position, event count, len(recorded_at), len(recorded_by), len(adopted_at)
-_EVENT = struct.Struct(">qqIIQ")  # position, version, len(stream), len(topic), len(state)
+_EVENT = struct.Struct(">qIIQ")  # version, len(stream), len(topic), len(state)
 
 
 def utc_text(instant: datetime) -> str:
@@ -121,34 +124,49 @@ def _commit_header(previous: str, sequence: int, position: int, count: int, reco
 _TOPICS: dict[str, bytes] = {}  # encoded topics: a log has a few dozen
 
 
-def link_hash(previous: str, sequence: int, position: int, recorded_at: str, recorded_by: str,
-              events: Sequence[tuple[int, str, int, str, bytes]], adopted_at: str | None = None) -> tuple[str, list[int]]:
-    """The link's hash, and each event's CRC-32 (its locator in the manifest). `events` are
-    (position, stream, version, topic, state) tuples in log order, e.g. `ChainedEvent`s.
-    (This runs for every event saved: one loop, no call per event but the C ones.)"""
-    pack, topics, encoded = _EVENT.pack, _TOPICS, []
-    for event_position, stream, version, topic, state in events:
+class Contents(NamedTuple):
+    """A commit's events as the chain takes them in, before the store gives them positions."""
+
+    digest: bytes  # SHA-256 of the events' canonical bytes, in order
+    crcs: list[int]  # each event's CRC-32 of the same bytes: its locator in the manifest
+    listing: str  # the manifest's streams, versions and CRCs, as JSON (without its brackets)
+
+
+def contents(events: Iterable[tuple[str, int, str, bytes]]) -> Contents:
+    """What a commit's events — (stream, version, topic, state), in log order — put into
+    its link. (This runs for every event saved: one loop, no call per event but C ones.)"""
+    pack, topics, encoded, streams, versions = _EVENT.pack, _TOPICS, [], [], []
+    for stream, version, topic, state in events:
         stream_bytes = stream.encode("utf-8", "surrogatepass")
         topic_bytes = topics.get(topic) or topics.setdefault(topic, topic.encode("utf-8", "surrogatepass"))
-        encoded.append(b"".join((pack(event_position, version, len(stream_bytes), len(topic_bytes), len(state)),
+        encoded.append(b"".join((pack(version, len(stream_bytes), len(topic_bytes), len(state)),
                                  stream_bytes, topic_bytes, state)))
-    digest = hashlib.sha256(_commit_header(previous, sequence, position, len(events), recorded_at, recorded_by,
-                                           adopted_at))
-    digest.update(b"".join(encoded))
-    return digest.hexdigest(), list(map(zlib.crc32, encoded))
+        streams.append(stream)
+        versions.append(version)
+    crcs = list(map(zlib.crc32, encoded))
+    # ASCII JSON: any stream id fits a text column.
+    listing = json.dumps([streams, versions, crcs], separators=(",", ":"))[1:-1]
+    return Contents(hashlib.sha256(b"".join(encoded)).digest(), crcs, listing)
 
 
-def next_link(head: Head, position: int, recorded_at: str, recorded_by: str,
-              events: Sequence[tuple[int, str, int, str, bytes]], adopted_at: str | None = None) -> Link:
-    """The link a commit of `events` ((position, stream, version, topic, state), in log
-    order) adds after the chain's `head`."""
+def link_hash(previous: str, sequence: int, position: int, recorded_at: str, recorded_by: str,
+              positions: Sequence[int], taken: Contents, adopted_at: str | None = None) -> str:
+    """The link's hash (see the module's docstring)."""
+    return hashlib.sha256(b"".join((
+        _commit_header(previous, sequence, position, len(positions), recorded_at, recorded_by, adopted_at),
+        struct.pack(f">{len(positions)}q", *positions), taken.digest))).hexdigest()
+
+
+def next_link(head: Head, position: int, recorded_at: str, recorded_by: str, positions: Sequence[int],
+              taken: Contents, adopted_at: str | None = None) -> Link:
+    """The link a commit adds after the chain's `head`: its events' `positions` (in log
+    order) and what `contents` took of them."""
     sequence = head.commits + 1
-    hashed, crcs = link_hash(head.hash, sequence, position, recorded_at, recorded_by, events, adopted_at)
-    # Four columns — positions, streams, versions, CRCs — cost half of a list per event to
-    # write; ASCII JSON, so that any stream id fits a text column.
-    manifest = json.dumps([[e[0] for e in events], [e[1] for e in events], [e[2] for e in events], crcs],
-                          separators=(",", ":"))
-    return Link(position, sequence, head.events + len(events), recorded_at, recorded_by, hashed, manifest, adopted_at)
+    hashed = link_hash(head.hash, sequence, position, recorded_at, recorded_by, positions, taken, adopted_at)
+    # Four columns — positions, streams, versions, CRCs — cost half of a list per event.
+    manifest = f"[{json.dumps(list(positions), separators=(',', ':'))},{taken.listing}]"
+    return Link(position, sequence, head.events + len(positions), recorded_at, recorded_by, hashed, manifest,
+                adopted_at)
 
 
 # --- verification ---------------------------------------------------------------------------
@@ -330,10 +348,12 @@ class _Walk:
             return self._first(problems + streams, position, None, None)
         previous = self.head
         recorded_at = link.recorded_at if commit is None else commit.recorded_at
-        found, crcs = link_hash(previous.hash, previous.commits + 1, position, recorded_at, link.recorded_by,
-                                actual, link.adopted_at)
+        positions, taken = [e.position for e in actual], contents(e[1:] for e in actual)
+        found = link_hash(previous.hash, previous.commits + 1, position, recorded_at, link.recorded_by, positions,
+                          taken, link.adopted_at)
+        crcs = taken.crcs
         manifest = _manifest(link.manifest)
-        listed = manifest is not None and manifest == [[e.position for e in actual], [e.stream for e in actual],
+        listed = manifest is not None and manifest == [positions, [e.stream for e in actual],
                                                        [e.version for e in actual], crcs]
         counted = manifest is not None and link.sequence == previous.commits + 1 \
             and link.events == previous.events + len(manifest[0])
@@ -344,8 +364,8 @@ class _Walk:
         elif manifest is not None and not listed and (content := _content_problems(manifest, actual, crcs)):
             problems += content
         elif commit is not None and commit.recorded_at != link.recorded_at and link.hash == link_hash(
-                previous.hash, previous.commits + 1, position, link.recorded_at, link.recorded_by, actual,
-                link.adopted_at)[0]:
+                previous.hash, previous.commits + 1, position, link.recorded_at, link.recorded_by, positions,
+                taken, link.adopted_at):
             problems.append((at, name, "record time changed",
                              f"recorded at {commit.recorded_at}, chained as {link.recorded_at}"))
         else:
@@ -500,6 +520,7 @@ def build(units: Iterable[tuple[int, str, list[ChainedEvent]]], adopted_at: str)
     events), in log order, each marked as adopted at `adopted_at` (who wrote them is unknown)."""
     head = Head.of(None)
     for position, recorded_at, events in units:
-        link = next_link(head, position, recorded_at, "", events, adopted_at)
+        link = next_link(head, position, recorded_at, "", [e[0] for e in events], contents(e[1:] for e in events),
+                         adopted_at)
         head = Head.of(link)
         yield link

@@ -8,6 +8,7 @@ topic), so that a SQLite ledger never loads the PostgreSQL driver.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,7 +28,7 @@ from ledger.persistence import (
     OLD_INDEX_TABLE,
     Dialect,
     RecordTimeIndex,
-    _chained,
+    chain_contents,
     _head,
     _mark_rows,
 )
@@ -147,16 +148,29 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder, Colum
             self._lock_for_upgrade(curs)
             self._adopt_into_new_chain(curs)
 
+    def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        """The library's first step, before it takes the table lock: what the events put
+        into their link is computed here, outside the lock."""
+        self._taken.contents = chain_contents(stored_events)
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    @property
+    def _taken(self) -> threading.local:
+        """This thread's transaction in progress (the library calls its steps in one thread)."""
+        return self.__dict__.setdefault("_taken_local", threading.local())
+
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         notification_ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        taken, self._taken.contents = getattr(self._taken, "contents", None), None
         if notification_ids:
             curs.execute(self._chain_head)
             row: Any = curs.fetchone()
             position = max(notification_ids)
             head = _head(row) if row["notification_id"] is not None else _head(None)
-            link = next_link(head, position, utc_text(row["now"]), row["who"], _chained(stored_events, notification_ids))
+            link = next_link(head, position, utc_text(row["now"]), row["who"], notification_ids,
+                             taken or chain_contents(stored_events))
             marks = json.dumps(_mark_rows(stored_events, notification_ids))
             curs.execute(self._insert_index, [position, row["now"], *link.row(), marks])
         return notification_ids
