@@ -433,8 +433,14 @@ class RecordTimeIndex:
         (Rows as tuples, and the database says whether each holds the types written: a
         million of them pass here in a `verify`.)"""
         d = self.dialect
-        for page in self._pages(f"SELECT {d.position} AS n, originator_id, originator_version, topic, state, "
-                                f"{d.as_written()} AS as_written FROM {d.events}", d.position, _LOG_PAGE, tuples=True):
+        columns = f"{d.position} AS n, originator_id, originator_version, topic, state"
+        clean = not self.rows(f"SELECT 1 FROM {d.events} WHERE NOT {d.as_written()} LIMIT 1", [])
+        if clean:  # one scan by the database: then every row is taken as it is
+            for page in self._pages(f"SELECT {columns} FROM {d.events}", d.position, _LOG_PAGE, tuples=True):
+                yield list(map(ChainedEvent._make, page))
+            return
+        for page in self._pages(f"SELECT {columns}, {d.as_written()} AS as_written FROM {d.events}", d.position,
+                                _LOG_PAGE, tuples=True):
             yield [ChainedEvent(r[0], r[1], r[2], r[3], r[4]) if r[5] else _chained_event(*r[:5]) for r in page]
 
     def tuples(self, statement: str, params: Sequence[Any]) -> Sequence[Sequence[Any]]:
@@ -590,8 +596,7 @@ def chain_contents(stored_events: Sequence[StoredEvent]) -> Contents:
     """What a transaction's events put into its link (`ledger.store.chain.contents`). Both
     recorders number the events in the order given (SQLite a range; PostgreSQL returns the
     ids in the order `unnest` inserts them, tests/test_persistence.py)."""
-    return contents([(s.originator_id, s.originator_version, s.topic, s.state)  # type: ignore[misc]
-                     for s in stored_events])
+    return contents([(None, s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events])
 
 
 def _chained_event(position: int, stream: Any, version: Any, topic: Any, state: Any) -> ChainedEvent:

@@ -132,11 +132,13 @@ class Contents(NamedTuple):
     listing: str  # the manifest's streams, versions and CRCs, as JSON (without its brackets)
 
 
-def contents(events: Iterable[tuple[str, int, str, bytes]]) -> Contents:
-    """What a commit's events — (stream, version, topic, state), in log order — put into
-    its link. (This runs for every event saved: one loop, no call per event but C ones.)"""
+def contents(events: Iterable[Sequence[Any]], *, listing: bool = True) -> Contents:
+    """What a commit's events — (position, stream, version, topic, state), in log order;
+    the position is not read, a writer has none yet — put into its link. `listing`: also
+    the manifest's columns (verify compares them instead). (This runs for every event
+    saved and verified: one loop, no call per event but C ones.)"""
     pack, topics, encoded, streams, versions = _EVENT.pack, _TOPICS, [], [], []
-    for stream, version, topic, state in events:
+    for _, stream, version, topic, state in events:
         stream_bytes = stream.encode("utf-8", "surrogatepass")
         topic_bytes = topics.get(topic) or topics.setdefault(topic, topic.encode("utf-8", "surrogatepass"))
         encoded.append(b"".join((pack(version, len(stream_bytes), len(topic_bytes), len(state)),
@@ -145,8 +147,8 @@ def contents(events: Iterable[tuple[str, int, str, bytes]]) -> Contents:
         versions.append(version)
     crcs = list(map(zlib.crc32, encoded))
     # ASCII JSON: any stream id fits a text column.
-    listing = json.dumps([streams, versions, crcs], separators=(",", ":"))[1:-1]
-    return Contents(hashlib.sha256(b"".join(encoded)).digest(), crcs, listing)
+    listed = json.dumps([streams, versions, crcs], separators=(",", ":"))[1:-1] if listing else ""
+    return Contents(hashlib.sha256(b"".join(encoded)).digest(), crcs, listed)
 
 
 def link_hash(previous: str, sequence: int, position: int, recorded_at: str, recorded_by: str,
@@ -348,7 +350,7 @@ class _Walk:
             return self._first(problems + streams, position, None, None)
         previous = self.head
         recorded_at = link.recorded_at if commit is None else commit.recorded_at
-        positions, taken = [e.position for e in actual], contents(e[1:] for e in actual)
+        positions, taken = [e.position for e in actual], contents(actual, listing=False)
         found = link_hash(previous.hash, previous.commits + 1, position, recorded_at, link.recorded_by, positions,
                           taken, link.adopted_at)
         crcs = taken.crcs
@@ -520,7 +522,6 @@ def build(units: Iterable[tuple[int, str, list[ChainedEvent]]], adopted_at: str)
     events), in log order, each marked as adopted at `adopted_at` (who wrote them is unknown)."""
     head = Head.of(None)
     for position, recorded_at, events in units:
-        link = next_link(head, position, recorded_at, "", [e[0] for e in events], contents(e[1:] for e in events),
-                         adopted_at)
+        link = next_link(head, position, recorded_at, "", [e[0] for e in events], contents(events), adopted_at)
         head = Head.of(link)
         yield link
