@@ -93,7 +93,7 @@ class Raw:
             self.run(f"DELETE FROM {self.q(table)}")
             if not rows:
                 continue
-            columns = f"(rowid, originator_id, originator_version, topic, state)" if table == self.events and self.sqlite else ""
+            columns = "(rowid, originator_id, originator_version, topic, state)" if table == self.events and self.sqlite else ""
             marks = ", ".join([self.param] * len(rows[0]))
             statement = f"INSERT INTO {self.q(table)} {columns} VALUES ({marks})"
             if self.sqlite:
