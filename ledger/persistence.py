@@ -212,7 +212,7 @@ class Dialect:
 
     def time_text(self, value: Any) -> str:
         """A stored record time as the chain hashes it: SQLite's text exactly as stored."""
-        return str(value) if self.sqlite else utc_text(value)
+        return _text(value) if self.sqlite else utc_text(value)
 
     def position_at(self) -> str:
         """N(K) for a K parameter: the last notification id recorded at or before K (0: none).
@@ -322,7 +322,7 @@ class RecordTimeIndex:
             f"WHERE {' AND '.join(where)} ORDER BY e.{d.position}"
         )
         return [IndexRow(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"],
-                         self._recorded_at(r), _state(r["state"]), r["recorded_by"] or None)
+                         self._recorded_at(r), _state(r["state"]), _recorded_by(r["recorded_by"]))
                 for r in self.rows(statement, params)]
 
     def _recorded_at(self, row: Any) -> datetime:
@@ -570,11 +570,20 @@ def _head(row: Any) -> Head:
                 _integer(row["events"]), _integer(row["sequence"]))
 
 
+# What verify and the queries read in place of a value of another type than the ledger
+# writes (a tampered row: SQLite keeps any type in any column): a form no ledger value
+# takes (it starts with NUL), so the row no longer matches what was committed, is named
+# by verify and cannot be decoded — never taken for the value it resembles.
+_FOREIGN = "\x00{kind}:{value!r}"
+
+
 def _state(value: Any) -> bytes:
-    """A stored payload as bytes, whatever the column holds (someone may have written text)."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogatepass")
-    return b"" if value is None else bytes(value)
+    """A stored payload: bytes as they are; anything else, as a form no payload takes."""
+    if type(value) is bytes:
+        return value
+    if type(value) is memoryview:
+        return bytes(value)
+    return _FOREIGN.format(kind=type(value).__name__, value=value).encode("utf-8", "backslashreplace")
 
 
 def _integer(value: Any) -> int:
@@ -584,12 +593,16 @@ def _integer(value: Any) -> int:
 
 
 def _text(value: Any) -> str:
-    """A stored text column as text, whatever the row holds (a tampered row may hold bytes)."""
-    if isinstance(value, str):
+    """A stored text column: text as it is; anything else (bytes, a number, NULL), as a
+    form no ledger text takes."""
+    if type(value) is str:
         return value
-    if isinstance(value, (bytes, memoryview)):
-        return bytes(value).decode("utf-8", "backslashreplace")
-    return "" if value is None else str(value)
+    return _FOREIGN.format(kind=type(value).__name__, value=value)
+
+
+def _recorded_by(value: Any) -> str | None:
+    """The writer a link names (None: not known, as for adopted links)."""
+    return None if value is None or value == "" else _text(value)
 
 
 def chain_contents(stored_events: Sequence[StoredEvent]) -> Contents:

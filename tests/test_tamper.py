@@ -292,3 +292,38 @@ def test_queries_on_an_event_no_commit_covers_end_in_one_line(db_url, capsys):
         assert main([*argv, "--db", db_url]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"catalog/main#{last + 1}" in err and "verify" in err, err
+
+
+# --- SQLite keeps any type in any column: a value stored as another type is a change ----------------
+
+
+SQLITE_TYPE_GAMES = {
+    "a stream id stored as a blob": ("UPDATE stored_events SET originator_id = CAST(originator_id AS BLOB) "
+                                     "WHERE originator_id = 'ticket/T-1002' AND originator_version = 6", "ticket/T-1002#6"),
+    "a topic stored as a blob": ("UPDATE stored_events SET topic = CAST(topic AS BLOB) "
+                                 "WHERE originator_id = 'ticket/T-1002' AND originator_version = 3", "ticket/T-1002#3"),
+    "a payload stored as text": ("UPDATE stored_events SET state = CAST(state AS TEXT) "
+                                 "WHERE originator_id = 'ticket/T-1002' AND originator_version = 3", "ticket/T-1002#3"),
+    "a mark's client stored as a blob": ("UPDATE ledger_stream_marks SET client_id = CAST(client_id AS BLOB) "
+                                         "WHERE originator_id = 'ticket/T-1002' AND mark = 'stream'", "ticket/T-1002#1"),
+    "a link's writer stored as a blob": ("UPDATE ledger_chain SET recorded_by = CAST(recorded_by AS BLOB) "
+                                         "WHERE notification_id = (SELECT MAX(notification_id) FROM ledger_chain)", None),
+}
+
+
+@pytest.mark.parametrize("game", sorted(SQLITE_TYPE_GAMES))
+def test_a_value_stored_as_another_type_is_a_change(tmp_path, capsys, game):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    build_store(url)
+    statement, named = SQLITE_TYPE_GAMES[game]
+    with raw_store(url) as raw:
+        raw.drop_triggers()
+        raw.run(statement)
+    with SupportLedger(url) as ledger:
+        broken = ledger.verify().broken
+        assert broken is not None and (named is None or broken.event_id == named), broken
+        assert not ledger.verify(helper=True).ok
+    for argv in (["history", "acme", "--json"], ["history", "acme"], ["sla", "T-1002"], ["verify"]):
+        code = main([*argv, "--db", url])
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.out + captured.err and code in (0, 1, 3), (argv, captured.err)
