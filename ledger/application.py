@@ -243,8 +243,7 @@ class SupportLedger(AggregateAccess, Application[str]):
                 return verify(head, recorder.links(), recorder.commit_rows(), recorder.log_pages(), payloads,
                               recorder.mark_rows, expect)
             finally:
-                if isinstance(payloads, ReadElsewhere):
-                    payloads.close()
+                payloads.close()
 
 
 def _check_streams(rows: list[IndexRow]) -> None:

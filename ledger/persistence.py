@@ -23,8 +23,9 @@ What here goes beyond the eventsourcing library's defaults:
   library's keep one.
 - Table creation: the PostgreSQL recorder (`ledger.store.postgres`, imported only for a
   PostgreSQL URL) runs no DDL when every table and trigger is there (its `create_table`),
-  so that a writer role that owns nothing can open the store; the SQLite recorder waits and tries again while another process
-  holds the write lock (an older store's triggers are being created).
+  so that a writer role that owns nothing can open the store; the SQLite recorder waits
+  and tries again while another process holds the write lock (an older store's triggers
+  are being created).
 - `environment_for(url)` turns CONTRACT.md's database URLs into the library's settings,
   and fixes `POSTGRES_ENABLE_DB_FUNCTIONS` off: the library's insert function would
   bypass the recorder that writes the record-time index and the chain.
@@ -32,13 +33,12 @@ What here goes beyond the eventsourcing library's defaults:
 
 from __future__ import annotations
 
-import itertools
 import os
 import pwd
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -476,67 +476,54 @@ class RecordTimeIndex:
         d = self.dialect
         self._session.cursor = cursor  # the reads below run in this transaction
         try:
-            units = _units(self.commit_rows(), itertools.chain.from_iterable(self.log_pages()))
-            links = [link.row() for link in build(units, utc_text(datetime.now(timezone.utc)))]
+            links = [link.row() for link in build(self.commit_rows(), self.log_pages(),
+                                                  utc_text(datetime.now(timezone.utc)))]
         finally:
             self._session.cursor = None
         for start in range(0, len(links), _LINK_PAGE):
             cursor.executemany(f"INSERT INTO {d.chain} VALUES ({', '.join([d.param] * 8)})",
                                links[start : start + _LINK_PAGE])
 
-    def _once_under_lock(self, what: str, needed: Callable[[], bool], done: str,
-                         work: Callable[[Any], None]) -> bool:
-        """Do `work` in one transaction under the store's write lock, unless `needed()` says
-        there is nothing to do or the query `done` finds that another process did it while
-        this one waited. SQLite's lock timing out means another process is at it: try again."""
-        waited = None
-        for _attempt in range(UPGRADE_ATTEMPTS):
-            if not needed():
-                return False
-            try:
-                with self.datastore.transaction(commit=True) as cursor:
-                    self._lock_for_upgrade(cursor)
-                    cursor.execute(done)
-                    if cursor.fetchone() is not None:
-                        return False  # another process has done it meanwhile
-                    work(cursor)
-                    return True
-            except OperationalError as error:
-                waited = error
-        raise OperationalError(f"{what} did not finish after {UPGRADE_ATTEMPTS} attempts") from waited
-
     # --- stores written with one index row per event --------------------------------------
 
     def adopt_per_event_index(self, mapper: LedgerMapper) -> bool:
         """Stores written before `ledger_commits` existed kept one `ledger_event_index` row
-        per event. Their record times and marks are rebuilt once, in one transaction: a
-        commit per distinct record time, and the marks each event carries (read through
+        per event. Their record times, marks and chain are built once, in one transaction:
+        a commit per distinct record time, and the marks each event carries (read through
         the mapper, so upcasters apply). The old table is left as it was."""
+        d, waited = self.dialect, None
+        for _attempt in range(UPGRADE_ATTEMPTS):
+            if not self._has_per_event_index() or self.rows(f"SELECT 1 FROM {d.commits} LIMIT 1", []):
+                return False
+            try:
+                return self._upgrade(mapper)
+            except OperationalError as error:  # SQLite's lock timed out: another process upgrades
+                waited = error
+        raise OperationalError(f"the store's upgrade did not finish after {UPGRADE_ATTEMPTS} attempts") from waited
+
+    def _upgrade(self, mapper: LedgerMapper) -> bool:
         d = self.dialect
-
-        def needed() -> bool:
-            return self._has_per_event_index() and not self.rows(f"SELECT 1 FROM {d.commits} LIMIT 1", [])
-
-        return self._once_under_lock("the store's upgrade", needed, f"SELECT 1 FROM {d.commits} LIMIT 1",
-                                     lambda cursor: self._upgrade(cursor, mapper))
-
-    def _upgrade(self, cursor: Any, mapper: LedgerMapper) -> None:
-        d = self.dialect
-        cursor.execute(f"INSERT INTO {d.commits} SELECT MAX(notification_id), recorded_at "
-                       f"FROM {self._old_index} GROUP BY recorded_at")
-        last = 0
-        while True:
-            cursor.execute(f"SELECT {d.position} AS n, originator_id, originator_version, topic, state "
-                           f"FROM {d.events} WHERE {d.position} > {d.param} ORDER BY {d.position} LIMIT 10000",
-                           [last])
-            page = cursor.fetchall()
-            if not page:
-                break
-            stored = [mapper.to_stored_event(mapper.to_domain_event(_stored_event(r))) for r in page]
-            if marks := _mark_rows(stored, [r["n"] for r in page]):
-                self._insert_marks(cursor, marks)
-            last = page[-1]["n"]
-        self._build_chain(cursor)  # its commits are new: so is its chain
+        with self.datastore.transaction(commit=True) as cursor:
+            self._lock_for_upgrade(cursor)
+            cursor.execute(f"SELECT 1 FROM {d.commits} LIMIT 1")
+            if cursor.fetchone() is not None:
+                return False  # another process has done it meanwhile
+            cursor.execute(f"INSERT INTO {d.commits} SELECT MAX(notification_id), recorded_at "
+                           f"FROM {self._old_index} GROUP BY recorded_at")
+            last = 0
+            while True:
+                cursor.execute(f"SELECT {d.position} AS n, originator_id, originator_version, topic, state "
+                               f"FROM {d.events} WHERE {d.position} > {d.param} ORDER BY {d.position} LIMIT 10000",
+                               [last])
+                page = cursor.fetchall()
+                if not page:
+                    break
+                stored = [mapper.to_stored_event(mapper.to_domain_event(_stored_event(r))) for r in page]
+                if marks := _mark_rows(stored, [r["n"] for r in page]):
+                    self._insert_marks(cursor, marks)
+                last = page[-1]["n"]
+            self._build_chain(cursor)  # its commits are new: so is its chain
+            return True
 
     @property
     def _old_index(self) -> str:
@@ -613,22 +600,9 @@ def chain_contents(stored_events: Sequence[StoredEvent]) -> Contents:
 
 
 def _chained_event(position: int, stream: Any, version: Any, topic: Any, state: Any) -> ChainedEvent:
-    """A stored event as the chain sees it, whatever the row holds (a tampered row may hold
-    other types: they are read so that the event no longer matches its link)."""
-    if type(stream) is str and type(version) is int and type(topic) is str and type(state) is bytes:
-        return ChainedEvent(position, stream, version, topic, state)
+    """A stored event as the chain sees it, from a row holding other types than the ledger
+    writes (a tampered one): they are read so that the event no longer matches its link."""
     return ChainedEvent(position, _text(stream), _integer(version), _text(topic), _state(state))
-
-
-def _units(commits: Iterator[CommitRow], events: Iterator[ChainedEvent]) -> Iterator[tuple[int, str, list[ChainedEvent]]]:
-    """(commit position, record time, its events) for each commit, in log order."""
-    pending = next(events, None)
-    for commit in commits:
-        taken = []
-        while pending is not None and pending.position <= commit.position:
-            taken.append(pending)
-            pending = next(events, None)
-        yield commit.position, commit.recorded_at, taken
 
 
 def os_user() -> str:
@@ -673,8 +647,8 @@ class ExecutemanySQLiteRecorder(SQLiteApplicationRecorder):
     AUTOINCREMENT or INSERT triggers: the ledger's own fire on UPDATE and DELETE only), and
     such a table gives each new row the largest rowid plus one (the exception, a table that
     has reached rowid 2**63 - 1, is out of reach). So the events get consecutive ids ending
-    at `last_insert_rowid()`. That every event made one
-    new row is checked; tests/test_persistence.py checks the ids.
+    at `last_insert_rowid()`. That every event made one new row is checked;
+    tests/test_persistence.py checks the ids.
     """
 
     def _insert_events(

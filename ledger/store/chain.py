@@ -260,6 +260,9 @@ class PayloadReader:
     def result(self) -> Payloads:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Let go of whatever the reader holds (a helper process), whether or not it finished."""
+
 
 # Reading one stored event as its type: why it cannot be read (None: it can), its client
 # and the marks the record-time index must hold for it.
@@ -300,9 +303,9 @@ def verify(head: Head, links: Iterable[Link], commits: Iterable[CommitRow], page
     """Re-hash every link from the first, comparing each with the events and record times
     the store holds now; check every stream (versions contiguous from 1) and, through
     `payloads`, that every payload reads as its event type. The three inputs are in log
-    order (the events in pages, as the store reads them). Then compare the stream marks the store holds with those its events carry (they
-    decide which events a client's queries read; they follow from the events, so they are
-    not hashed). `expect`: a hash printed by `head` earlier, which must still be a link."""
+    order (the events in pages, as the store reads them). Then compare the stream marks
+    the store holds with those its events carry (they decide which events a client's
+    queries read; they follow from the events, so they are not hashed). `expect`: a hash printed by `head` earlier, which must still be a link."""
     walk = _Walk(payloads)
     broken = walk.run(links, commits, pages)
     found = payloads.result()
@@ -526,11 +529,14 @@ def _position(event: ChainedEvent) -> int:
     return event.position
 
 
-def build(units: Iterable[tuple[int, str, list[ChainedEvent]]], adopted_at: str) -> Iterator[Link]:
-    """Links for a store written before the chain: one per (commit position, record time,
-    events), in log order, each marked as adopted at `adopted_at` (who wrote them is unknown)."""
-    head = Head.of(None)
-    for position, recorded_at, events in units:
-        link = next_link(head, position, recorded_at, "", [e[0] for e in events], contents(events), adopted_at)
+def build(commits: Iterable[CommitRow], pages: Iterable[list[ChainedEvent]], adopted_at: str) -> Iterator[Link]:
+    """Links for a store written before the chain: one per commit, over the events up to
+    its position (both in log order, the events in pages as the store reads them), each
+    marked as adopted at `adopted_at` (who wrote them is unknown)."""
+    head, pending = Head.of(None), _Pages(pages)
+    for commit in commits:
+        events = pending.take_upto(commit.position)
+        link = next_link(head, commit.position, commit.recorded_at, "", [e.position for e in events],
+                         contents(events), adopted_at)
         head = Head.of(link)
         yield link
