@@ -3,10 +3,12 @@ an attacker with full access would), and the store's rows read back as plain tup
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -15,6 +17,8 @@ import psycopg
 from ledger.persistence import CHAIN_TABLE, COMMITS_TABLE, MARKS_TABLE
 from ledger.store.append_only import TRIGGER_ROWS, TRIGGER_TRUNCATE
 
+DEMO = Path(__file__).resolve().parents[1] / "scripts" / "demo" / "commands.jsonl"
+DEMO_COMMANDS = [json.loads(line) for line in DEMO.read_text(encoding="utf-8").splitlines() if line.strip()]
 SQLITE_EVENTS = "stored_events"
 PG_EVENTS = "supportledger_events"
 LEDGER_TABLES = (COMMITS_TABLE, MARKS_TABLE, CHAIN_TABLE)

@@ -20,11 +20,9 @@ from ledger.persistence import CHAIN_TABLE
 from ledger.store.chain import FORMAT, GENESIS, ChainedEvent, Head, contents, next_link
 from projections.explain import explain
 from projections.history import client_history
-from tests.integrity_support import raw_store
+from tests.integrity_support import DEMO_COMMANDS, raw_store
 from tests.support import applied, apply
 
-DEMO = Path(__file__).resolve().parents[1] / "scripts" / "demo" / "commands.jsonl"
-DEMO_COMMANDS = [json.loads(line) for line in DEMO.read_text(encoding="utf-8").splitlines() if line.strip()]
 NOW = "2026-01-01T00:00"
 
 

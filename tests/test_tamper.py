@@ -12,18 +12,17 @@ import json
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
+from commands.bus import apply_lines
 from commands.cli import main
 from ledger.application import SupportLedger
 from ledger.events import event_id
 from ledger.persistence import CHAIN_TABLE, COMMITS_TABLE, MARKS_TABLE
-from tests.integrity_support import Raw, raw_store
+from tests.integrity_support import DEMO_COMMANDS, Raw, raw_store
 from tests.support import apply
 
-DEMO = Path(__file__).resolve().parents[1] / "scripts" / "demo" / "commands.jsonl"
 TAMPERINGS = 100
 
 Expected = tuple[str, str]  # (event id, problem)
@@ -31,11 +30,9 @@ Expected = tuple[str, str]  # (event id, problem)
 
 def build_store(url: str) -> None:
     """The demo, with commits of one command and of many: a line at a time, then in batches."""
-    lines = [json.loads(line) for line in DEMO.read_text(encoding="utf-8").splitlines() if line.strip()]
     with SupportLedger(url) as ledger:
-        apply(ledger, *lines[:30])
-        from commands.bus import apply_lines
-        list(apply_lines(ledger, [json.dumps(line) for line in lines[30:]], "batcher", batch_size=7))
+        apply(ledger, *DEMO_COMMANDS[:30])
+        list(apply_lines(ledger, [json.dumps(line) for line in DEMO_COMMANDS[30:]], "batcher", batch_size=7))
 
 
 def commit_of(raw_log: list[tuple], commits: list[tuple], position: int) -> list[tuple]:
