@@ -3,6 +3,12 @@ written in the same transaction as the events, and the events sent as binary arr
 
 Imported only for a PostgreSQL URL (`ledger.persistence.environment_for` names it by
 topic), so that a SQLite ledger never loads the PostgreSQL driver.
+
+It relies on the library calling a save's steps in one thread and in this order:
+`_insert_events` (before the table lock: the events' digest is computed there), then
+`_insert_stored_events` (the lock and the insert), then `_fetch_ids_after_insert_events`
+(the link). Were the first not called, the link is still right: the digest is computed
+then, under the lock.
 """
 
 from __future__ import annotations
