@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
 import os
 import pickle
 import queue
@@ -147,33 +148,39 @@ def apply_in_parallel(ledger: SupportLedger, lines: Iterator[str], actor: str, b
 
 
 class _Workers:
-    """The worker processes (`python -m commands.parallel`, so that nothing of the caller's
-    main module runs again in them), each with a pipe of batches and a pipe of answers.
-    Batches are written by a thread per worker: dealing never waits for a busy worker."""
+    """The worker processes, each with a pipe of batches and a pipe of answers. Batches are
+    written by a thread per worker: dealing never waits for a busy worker.
+
+    A worker is a fork of this process when that is safe (`_can_fork`): it starts with the
+    ledger already imported, where a fresh interpreter spends about half a second importing
+    it. Otherwise it is `python -m commands.parallel`, so that nothing of the caller's main
+    module runs again in it."""
 
     def __init__(self, url: str, actor: str, count: int):
         self.url, self.actor, self.count = url, actor, count
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.processes: list[subprocess.Popen[bytes] | _Forked] = []
         self.answers: list[Connection] = []
         self.outboxes: list[queue.SimpleQueue[Any]] = []
         self.senders: list[threading.Thread] = []
 
     def __enter__(self) -> _Workers:
-        package_root = str(Path(__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        ends: list[int] = []  # of the pipes, until each is closed or owned by a Connection
         try:
-            for index in range(self.count):
-                batches_read, batches_write = os.pipe()
-                answers_read, answers_write = os.pipe()
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "commands.parallel", self.url, self.actor, str(index),
-                     str(batches_read), str(answers_write)],
-                    pass_fds=(batches_read, answers_write), stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL, env=env)
+            for _ in range(self.count):
+                ends.extend((*os.pipe(), *os.pipe()))
+            pipes = [ends[index * 4:index * 4 + 4] for index in range(self.count)]
+            fork = _can_fork()
+            for index, (batches_read, _, _, answers_write) in enumerate(pipes):
+                if fork:  # the worker closes every end of every pipe but its own two
+                    others = [fd for fd in ends if fd not in (batches_read, answers_write)]
+                    self.processes.append(_Forked(self.url, self.actor, index, batches_read, answers_write, others))
+                else:
+                    self.processes.append(self._spawn(index, batches_read, answers_write))
+            # The threads start once every worker is forked (a fork copies no thread).
+            for index, (batches_read, batches_write, answers_read, answers_write) in enumerate(pipes):
+                del ends[:4]
                 os.close(batches_read)
                 os.close(answers_write)
-                self.processes.append(process)
                 self.answers.append(Connection(answers_read, writable=False))
                 outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
                 sender = threading.Thread(target=_send_until_none, args=(outbox, Connection(batches_write, readable=False)),
@@ -182,9 +189,21 @@ class _Workers:
                 self.outboxes.append(outbox)
                 self.senders.append(sender)
         except BaseException:
+            for fd in ends:
+                os.close(fd)
             self.__exit__()
             raise
         return self
+
+    def _spawn(self, index: int, batches_read: int, answers_write: int) -> subprocess.Popen[bytes]:
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        return subprocess.Popen(
+            [sys.executable, "-m", "commands.parallel", self.url, self.actor, str(index),
+             str(batches_read), str(answers_write)],
+            pass_fds=(batches_read, answers_write), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, env=env)
 
     def __exit__(self, *exc_info: object) -> None:
         for outbox in self.outboxes:
@@ -215,6 +234,39 @@ class _Workers:
         if isinstance(message, BaseException):
             raise message
         return message
+
+
+def _can_fork() -> bool:
+    """Whether a worker can be a fork of this process: the platform forks, and no other
+    thread runs here (a PostgreSQL store's connection pool runs threads, and a fork would
+    hold copies of their locks that nothing ever releases)."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
+class _Forked:
+    """A worker forked from this process (multiprocessing's fork start method), waited for
+    and killed as a `subprocess.Popen` is."""
+
+    def __init__(self, url: str, actor: str, index: int, batches: int, answers: int, others: list[int]):
+        self.process = multiprocessing.get_context("fork").Process(
+            target=_forked_work, args=(url, actor, index, batches, answers, others),
+            name=f"support-ledger-apply-{index}")
+        self.process.start()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            raise subprocess.TimeoutExpired("support-ledger apply worker", timeout or 0)
+        return self.process.exitcode
+
+    def kill(self) -> None:
+        self.process.kill()
+
+
+def _forked_work(url: str, actor: str, index: int, batches: int, answers: int, others: list[int]) -> None:
+    for fd in others:  # else a worker would keep another's pipe open after the dealer closes it
+        os.close(fd)
+    _work(url, actor, index, Connection(batches, writable=False), Connection(answers, readable=False))
 
 
 def _send_until_none(outbox: queue.SimpleQueue[Any], pipe: Connection) -> None:

@@ -94,10 +94,13 @@ PAGE = 10_000
 err = Console(stderr=True)
 
 
-def progress() -> Progress:
+def progress(auto_refresh: bool = True) -> Progress:
+    """A progress bar on stderr. Without `auto_refresh` it runs no thread of its own (as
+    `support-ledger apply` runs none, so that its workers can be forks of it) and shows what
+    it is told when told with `refresh=True`."""
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=err)
+                    console=err, auto_refresh=auto_refresh)
 
 
 @contextmanager
@@ -215,18 +218,18 @@ def apply_phase(ledger: SupportLedger, history: History, workers: int,
     statuses: Counter = Counter()
     rejected: list[tuple[int, str, str]] = []
     lines = history.lines
-    with progress() as bar:
+    with progress(auto_refresh=False) as bar:
         task = bar.add_task("apply", total=len(lines), rate="")
-        started = time.perf_counter()
+        started = shown = time.perf_counter()
         for number, outcome in enumerate(apply_lines(ledger, lines, "bench", workers=workers, stats=stats), start=1):
             statuses[outcome.status] += 1
             if outcome.status == "rejected" and len(rejected) < 10:
                 rejected.append((number, lines[number - 1], outcome.error or ""))
-            if number % 250 == 0:
-                rate = number / (time.perf_counter() - started)
-                bar.update(task, completed=number, rate=f"{rate:,.0f} cmd/s")
+            if number % 250 == 0 and (now := time.perf_counter()) - shown >= 0.2:
+                shown = now
+                bar.update(task, completed=number, rate=f"{number / (now - started):,.0f} cmd/s", refresh=True)
         seconds = time.perf_counter() - started
-        bar.update(task, completed=len(lines), rate=f"{len(lines) / seconds:,.0f} cmd/s")
+        bar.update(task, completed=len(lines), rate=f"{len(lines) / seconds:,.0f} cmd/s", refresh=True)
     return seconds, statuses, rejected
 
 
@@ -353,11 +356,20 @@ def asof_phase(url: str, sql: Sql) -> dict[str, Any]:
     }
 
 
+def serve_month_end(pipe: Any) -> None:
+    """The spawned child: runs `month_end_child` on what it is sent, once."""
+    try:
+        arguments = pipe.recv()
+    except EOFError:
+        return
+    pipe.send(month_end_child(*arguments))
+
+
 def month_end_child(url: str, period: str, known_at: str) -> dict[str, Any]:
     """In a spawned process: a fresh ledger, the month-end computation, its peak RSS.
 
     ru_maxrss (Linux) also counts what the process held before its exec, i.e. a copy of
-    the parent's RSS at fork time: the pool is therefore started before the history is
+    the parent's RSS at fork time: the child is therefore started before the history is
     generated (see `bench`), and VmHWM (this process image only) is reported beside it."""
     import resource
 
@@ -396,15 +408,28 @@ def ratio(numerator: float, denominator: float) -> float:
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     # Started now, while this process is small: a spawned child's ru_maxrss includes the
     # RSS its parent had when it was forked (P4 must measure the month-end alone).
-    pool = multiprocessing.get_context("spawn").Pool(1)
+    # A process and a pipe, not a multiprocessing.Pool: a pool runs threads in this process,
+    # and `apply` forks its workers only from a process that runs none.
+    context = multiprocessing.get_context("spawn")
+    here, there = context.Pipe()
+    child = context.Process(target=serve_month_end, args=(there,), daemon=True)
+    child.start()
+    there.close()
+
+    def in_child(*arguments: str) -> dict[str, Any]:
+        here.send(arguments)
+        return here.recv()
+
     try:
-        return _bench(args, pool)
+        return _bench(args, in_child)
     finally:
-        pool.terminate()
-        pool.join()
+        here.close()
+        child.join(timeout=10)
+        if child.exitcode is None:
+            child.kill()
 
 
-def _bench(args: argparse.Namespace, pool: Any) -> dict[str, Any]:
+def _bench(args: argparse.Namespace, in_child: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     phases: dict[str, float] = {}
     history: History = timed("generate", phases)(lambda: generate(args.events, args.seed))
     err.log(f"history: {len(history.lines):,} commands, {history.expected_events:,} expected events, "
@@ -467,7 +492,7 @@ def _bench(args: argparse.Namespace, pool: Any) -> dict[str, Any]:
                     f"head in {head_ms:.2f} ms")
 
         child = timed("month_end_rss", phases)(
-            lambda: pool.apply(month_end_child, (stores.url, period, known_now.isoformat())))
+            lambda: in_child(stores.url, period, known_now.isoformat()))
     except BaseException:
         stores.drop_raw()
         raise

@@ -9,7 +9,9 @@ batch size, so that a short file crosses many batches and barriers.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +23,7 @@ import pytest
 import commands.parallel
 from commands.bus import ApplyStats, Outcome, apply_lines
 from commands.cli import main
-from commands.parallel import BARRIER, Router, _Workers
+from commands.parallel import BARRIER, Router, _Forked, _Workers
 from ledger.application import SupportLedger
 from ledger.errors import InvalidCommandError
 
@@ -196,6 +198,32 @@ def test_a_worker_that_fails_is_an_error_in_the_caller():
         pool.send(0, ([], []))
         with pytest.raises(InvalidCommandError, match="sqlite URL needs a path"):
             pool.answer()
+
+
+@pytest.mark.parametrize("other_thread", [False, True], ids=["forked", "spawned"])
+def test_workers_are_forks_of_a_process_running_no_other_thread(other_thread, tmp_path):
+    """A fork starts with the ledger imported; with a thread running (a PostgreSQL pool's)
+    a worker is a fresh interpreter. Either way each worker stops, exit code 0, once the
+    dealer closes its pipe: no worker holds a copy of another's."""
+    history = generate(120, seed=5)
+    url = f"sqlite:///{tmp_path / 'workers.db'}"
+    SupportLedger(url).close()
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait) if other_thread else None
+    if thread:
+        thread.start()
+    try:
+        with _Workers(url, "tester", 2) as pool:
+            kind = subprocess.Popen if other_thread else _Forked
+            assert all(isinstance(process, kind) for process in pool.processes)
+            pool.send(0, (list(enumerate(history.lines[:3])), []))
+            worker, answered, _ = pool.answer()
+            assert worker == 0 and [status for _, status, _, _ in answered] == ["applied"] * 3
+        assert [process.wait(timeout=0) for process in pool.processes] == [0, 0]
+    finally:
+        stop.set()
+        if thread:
+            thread.join()
 
 
 def test_apply_takes_a_number_of_workers(capsys, tmp_path):
