@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -97,24 +97,64 @@ def parse_line(text: str) -> Command | Outcome:
     """One line of a command file: the command, or the rejection that names what is wrong."""
     try:
         # The usual case, in one pass of pydantic's own JSON parser. What it accepts, the
-        # steps below accept as the same command; a line it refuses goes through them, to be
-        # accepted after all (a few lines with a duplicate key are) or to have its mistake
-        # named. Either way the outcome is theirs (tests/test_commands.py).
-        return COMMAND_ADAPTER.validate_json(text)
+        # steps below accept as the same command; a line it refuses goes through them, to
+        # have its mistake named. Either way the outcome is theirs (tests/test_commands.py).
+        command = COMMAND_ADAPTER.validate_json(text)
     except ValueError:
         pass
+    else:
+        # pydantic keeps the last of two equal keys: count the line's keys (in C: the hook
+        # is `len`), every one of which is a field, since unknown fields are refused.
+        if json.loads(text, object_pairs_hook=len) == len(command.model_fields_set):
+            return command
     command_id = None
     try:
-        data = json.loads(text)
+        data = decode_object(text)
         if isinstance(data, dict) and isinstance(data.get("command_id"), str):
             command_id = data["command_id"]
         return parse_command(data)
+    except UnicodeEncodeError as error:  # read with surrogateescape: bytes that are not UTF-8
+        return Outcome("rejected", None, f"line is not UTF-8 text (at character {error.start + 1})")
     except json.JSONDecodeError as error:
         return Outcome("rejected", None, f"line is not valid JSON: {error.msg} at column {error.colno}")
     except (RecursionError, ValueError) as error:  # e.g. absurd nesting or a 5000-digit number
         return Outcome("rejected", None, f"line is not usable JSON: {str(error) or type(error).__name__}")
     except LedgerError as error:
         return Outcome("rejected", command_id, str(error))
+
+
+def decode_object(text: str) -> Any:
+    """A line's JSON, with every object's keys unique (JSON leaves a repeated key to the
+    reader: one takes the first, another the last; a ledger must not guess): a repeated key
+    is InvalidCommandError naming it. Bytes that were not UTF-8 (read with surrogateescape)
+    are UnicodeEncodeError."""
+    text.encode("utf-8")
+    return json.loads(text, object_pairs_hook=_unique_keys)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise InvalidCommandError(f"the key {repeated!r} appears twice in one object", field=repeated)
+    return data
+
+
+def numbered_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, str]]:
+    """The lines of a command file read in binary, numbered from 1, split at `\n` only (a
+    CR, U+2028 or U+0085 inside a JSON string is part of its line), without a UTF-8
+    byte-order mark before the first and a CR before each `\n`. Bytes that are not UTF-8
+    are kept as lone surrogates, so that only their line is refused (`parse_line`)."""
+    for number, raw in enumerate(stream, start=1):
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        yield number, raw.removesuffix(b"\n").removesuffix(b"\r").decode("utf-8", "surrogateescape")
+
+
+def is_blank(text: str) -> bool:
+    """A line with nothing but spaces, tabs and a line end: no command, no outcome."""
+    return not text.strip(" \t\r\n")
 
 
 # --- the working set ---------------------------------------------------------------------
@@ -310,13 +350,18 @@ def apply_line(ledger: SupportLedger, text: str, actor: str) -> Outcome:
 
 def apply_lines(
     ledger: SupportLedger, lines: Iterable[str], actor: str, batch_size: int = BATCH_SIZE, *,
-    workers: int = 1, stats: ApplyStats | None = None,
+    workers: int = 1, stats: ApplyStats | None = None, stop: Callable[[], bool] | None = None,
 ) -> Iterator[Outcome]:
     """Apply command-file lines in order, one outcome per line (blank lines give none),
     saving up to `batch_size` commands per transaction. With `workers` > 1, a long file is
     run by that many processes, each for its share of the clients (`commands.parallel`);
-    the outcomes and what is recorded are those of applying it here, line after line."""
-    lines = (text for text in lines if text.strip())
+    the outcomes and what is recorded are those of applying it here, line after line.
+
+    Once `stop()` is true, no further line is read: the lines read so far are applied and
+    their outcomes handed back, and the outcomes end there (an interrupted `apply`)."""
+    lines = (text for text in lines if not is_blank(text))
+    if stop is not None:
+        lines = itertools.takewhile(lambda _: not stop(), lines)
     if workers > 1:
         from commands.parallel import apply_in_parallel  # it imports this module
 

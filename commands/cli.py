@@ -12,16 +12,17 @@ import getpass
 import json
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 from eventsourcing.persistence import PersistenceError
 
 from commands import render
-from commands.bus import apply_lines
+from commands.bus import apply_lines, is_blank, numbered_lines
 from commands.parallel import default_workers
 from commands.models import command_schema
 from ledger.application import DEFAULT_DB_URL, SupportLedger
@@ -43,10 +44,13 @@ class UserError(Exception):
 BROKEN_RECORD = 3  # exit status of `verify` when the record does not match its chain (CONTRACT.md)
 
 
+INTERRUPTED = 128  # + the signal's number: 130 for Ctrl-C (SIGINT), 143 for SIGTERM
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return args.run(args)
     except (LedgerError, UserError, DamagedRecordError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -54,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     except PersistenceError as error:  # e.g. the store is locked by another writer for too long
         print(f"error: --db: {_first_line(error)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED + signal.SIGINT
     except BrokenPipeError:
         return 0
 
@@ -70,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Event-sourced billing and entitlement ledger for technical-support contracts.",
         parents=[common],
     )
+    parser.add_argument("--version", action=_Version, help="print the version and exit")
     sub = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
 
     apply = sub.add_parser("apply", parents=[common], help="apply a JSON Lines command file ('-' for stdin)")
@@ -151,6 +159,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Version(argparse.Action):
+    """`--version`: the installed distribution's version, looked up only when asked."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("support-ledger")
+        except PackageNotFoundError:  # run from a checkout that is not installed
+            found = "(not installed)"
+        print(f"support-ledger {found}")
+        parser.exit()
+
+
 def _add_query_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--known-at", type=_instant_argument("--known-at"), default=None,
                         help="answer from what was recorded at or before this instant (default: now)")
@@ -206,28 +231,62 @@ def open_ledger(args: argparse.Namespace) -> Iterator[SupportLedger]:
 def run_apply(args: argparse.Namespace) -> int:
     who = actor(args)
     rejected = 0
-    with _open_input(args.file) as lines, open_ledger(args) as ledger:
-        try:
-            numbered = [(number, text) for number, text in enumerate(lines, start=1) if text.strip()]
-        except UnicodeDecodeError as error:
-            raise UserError(f"file: {args.file} is not UTF-8 text (byte {error.start}); nothing applied") from None
+    last = 0  # the number of the last line reported
+    with _open_input(args.file) as stream, open_ledger(args) as ledger:
+        numbered = [(number, text) for number, text in numbered_lines(stream) if not is_blank(text)]
         workers = default_workers() if args.workers is None else args.workers
-        outcomes = apply_lines(ledger, (text for _, text in numbered), who, workers=workers)
-        for (number, _), outcome in zip(numbered, outcomes, strict=True):
-            rejected += outcome.status == "rejected"
-            print(json.dumps({"line": number, "command_id": outcome.command_id,
-                              "status": outcome.status, "error": outcome.error},
-                             ensure_ascii=False))
+        with _Interrupts() as interrupts:
+            outcomes = apply_lines(ledger, (text for _, text in numbered), who, workers=workers,
+                                   stop=interrupts.received)
+            for (last, _), outcome in zip(numbered, outcomes):
+                rejected += outcome.status == "rejected"
+                print(json.dumps({"line": last, "command_id": outcome.command_id,
+                                  "status": outcome.status, "error": outcome.error},
+                                 ensure_ascii=False))
+    if interrupts.signal is not None:
+        sys.stdout.flush()
+        rest = "" if last == (numbered[-1][0] if numbered else 0) else f"; the lines after {last} were not"
+        print(f"interrupted ({interrupts.signal.name}): each line reported above was applied or refused"
+              f"{rest} — apply the file again to finish it (a line with a command_id applied before is a duplicate)",
+              file=sys.stderr)
+        return INTERRUPTED + interrupts.signal
     return 1 if rejected else 0
 
 
+class _Interrupts:
+    """Ctrl-C (SIGINT) and SIGTERM while `apply` runs: noted, not raised, so that the lines
+    read so far are applied and reported before it stops (`apply_lines`' `stop`). A second
+    Ctrl-C stops at once."""
+
+    def __init__(self) -> None:
+        self.signal: signal.Signals | None = None
+        self._before: dict[int, Any] = {}
+
+    def received(self) -> bool:
+        return self.signal is not None
+
+    def _note(self, number: int, _frame: object) -> None:
+        if self.signal is not None and number == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(number)
+
+    def __enter__(self) -> _Interrupts:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            self._before[number] = signal.signal(number, self._note)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, handler in self._before.items():
+            signal.signal(number, handler)
+
+
 @contextmanager
-def _open_input(path: str) -> Iterator[TextIO]:
+def _open_input(path: str) -> Iterator[BinaryIO]:
     if path == "-":
-        yield sys.stdin
+        yield sys.stdin.buffer
         return
     try:
-        handle = open(path, encoding="utf-8")
+        handle = open(path, "rb")
     except OSError as error:
         raise UserError(f"file: cannot read {path}: {error.strerror}") from None
     with handle:

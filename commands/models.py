@@ -5,14 +5,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import unicodedata
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from ledger.rules.prices import KOPECK
-from ledger.timeutil import in_moscow, parse_instant, parse_period
+from ledger.timeutil import (
+    DATE_PATTERN,
+    INSTANT_PATTERN,
+    PERIOD_PATTERN,
+    check_date,
+    check_instant,
+    in_moscow,
+    parse_date,
+    parse_instant,
+    parse_period,
+)
 from ledger.vocabulary import (
     CATEGORIES,
     EXCLUDED_CATEGORIES,
@@ -26,67 +38,90 @@ from ledger.vocabulary import (
 
 
 def _instant(value: Any) -> datetime:
-    if isinstance(value, datetime):
+    if isinstance(value, datetime):  # from Python (the API), not from a command file
         try:
-            return in_moscow(value)
+            return check_instant(in_moscow(value))
         except OverflowError:
             raise ValueError(f"{value.isoformat()} is out of range on the Moscow clock") from None
     if not isinstance(value, str):
         raise ValueError("an instant is an ISO 8601 string, e.g. 2025-03-14T10:30:00+03:00")
-    try:
-        return parse_instant(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 instant") from None
-    except OverflowError:  # e.g. year 1 or 9999 seen from another offset
-        raise ValueError(f"{value!r} is out of range on the Moscow clock") from None
+    return parse_instant(value)
 
 
 def _day(value: Any) -> date:
     if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or len(value) != 10:
+        return check_date(value)
+    if not isinstance(value, str):
         raise ValueError("a date is a string YYYY-MM-DD")
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a date YYYY-MM-DD") from None
+    return parse_date(value)
+
+
+MAX_MONEY_DIGITS = 12  # roubles before the point: up to 999 999 999 999.99
 
 
 def _money(value: Any) -> Decimal:
     if isinstance(value, Decimal):
-        return value
-    if not isinstance(value, str):
+        text = format(value, "f") if value.is_finite() else str(value)
+    elif isinstance(value, str):
+        text = value
+    else:
         raise ValueError('money is a decimal string with at most two places, e.g. "1500.00"')
-    text = value.strip()
-    if not text or not all(c.isdigit() or c == "." for c in text) or text.count(".") > 1:
-        raise ValueError(f"{value!r} is not a non-negative amount of roubles")
-    try:
-        amount = Decimal(text)
-        if amount.as_tuple().exponent < -2:  # type: ignore[operator]
-            raise ValueError(f"{value!r} has more than two decimal places")
-        return amount.quantize(KOPECK)  # "1500", "1500.0" and "1500.00" are the same amount
-    except InvalidOperation:  # "." alone, or more digits than a kopeck amount can hold
-        raise ValueError(f"{value!r} is not a non-negative amount of roubles") from None
+    if not _MONEY.fullmatch(text):
+        raise ValueError(f"{value!r} is not an amount of roubles: ASCII digits, at most "
+                         f"{MAX_MONEY_DIGITS} before the point and two after it, e.g. \"1500.00\"")
+    return Decimal(text).quantize(KOPECK)  # "1500", "1500.0" and "1500.00" are the same amount
+
+
+_MONEY = re.compile(rf"[0-9]{{1,{MAX_MONEY_DIGITS}}}(\.[0-9]{{1,2}})?")
 
 
 def _period(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("a period is a string YYYY-MM")
     parse_period(value)
-    return value.strip()
+    return value
 
 
-Instant = Annotated[datetime, BeforeValidator(_instant), Field(json_schema_extra={"format": "date-time"})]
-Day = Annotated[date, BeforeValidator(_day)]
-Money = Annotated[Decimal, BeforeValidator(_money), Field(json_schema_extra={"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"})]
-Period = Annotated[str, BeforeValidator(_period), Field(json_schema_extra={"pattern": r"^\d{4}-(0[1-9]|1[0-2])$"})]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+# Characters no name or text of the ledger holds: controls (an escape sequence reaches an
+# auditor's terminal; NUL cannot be stored by PostgreSQL), line and paragraph separators
+# (they split a line of a command file in some readers), format characters that reorder
+# what is shown (bidirectional overrides), lone surrogates, private-use and unassigned code
+# points. A text (a reason, a description) may hold line breaks and tabs.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_NOT_PRINTABLE = frozenset({"Cc", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def printable(value: str, *, multiline: bool = False) -> str:
+    """`value` if every character of it can be stored and shown as it is, else ValueError
+    naming the first that cannot."""
+    if value.isascii() and value.isprintable():
+        return value
+    for character in value:
+        if multiline and character in "\n\t":
+            continue
+        if unicodedata.category(character) in _NOT_PRINTABLE or character in _BIDI_CONTROLS:
+            raise ValueError(f"contains U+{ord(character):04X} ({unicodedata.name(character, 'a control character')}),"
+                             " which a name or text of the ledger cannot hold")
+    return value
+
+
+def _text(value: str) -> str:
+    return printable(value, multiline=True)
+
+
+Instant = Annotated[datetime, BeforeValidator(_instant), Field(json_schema_extra={"type": "string", "pattern": INSTANT_PATTERN})]
+Day = Annotated[date, BeforeValidator(_day), Field(json_schema_extra={"pattern": DATE_PATTERN})]
+Money = Annotated[Decimal, BeforeValidator(_money), Field(json_schema_extra={
+    "type": "string", "pattern": rf"^[0-9]{{1,{MAX_MONEY_DIGITS}}}(\.[0-9]{{1,2}})?$"})]
+Period = Annotated[str, BeforeValidator(_period), Field(json_schema_extra={"pattern": PERIOD_PATTERN})]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(printable)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), AfterValidator(_text)]
 Minutes = Annotated[int, Field(strict=True, ge=1, le=1440)]
 # Any string is accepted here so that the aggregate can refuse an excluded kind of work
 # citing its clause (I-3, R-EXC-1/2); the schema lists the categories that are support.
 CategoryName = Annotated[
     str,
+    AfterValidator(printable),
     Field(json_schema_extra={"enum": list(CATEGORIES), "x-excluded": EXCLUDED_CATEGORIES}),
 ]
 
@@ -100,7 +135,7 @@ _NOT_CONTENT = {"command_id"}
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    command_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    command_id: Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(printable)] | None = None
 
     def content_sha256(self) -> str:
         """What makes two sends of a command_id the same command (CONTRACT.md idempotency)."""

@@ -33,6 +33,7 @@ import multiprocessing
 import os
 import pickle
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -50,12 +51,14 @@ from commands.bus import (
     apply_batch,
     apply_here,
     command_streams,
+    decode_object,
     execute,
     parse_line,
 )
 from ledger.aggregates import Catalog, Ticket
 from ledger.application import SupportLedger
 from ledger.bulk import bulk_collection
+from ledger.errors import LedgerError
 
 # Below this many commands a file is applied in this process: starting a worker (a fresh
 # interpreter importing the ledger) takes about half a second.
@@ -373,9 +376,10 @@ class _Dealer:
 
 
 def _decode(text: str) -> dict[str, Any] | None:
+    """A line's JSON object for routing, or None: the line is refused (by `parse_line`)."""
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
+        data = decode_object(text)
+    except (ValueError, RecursionError, LedgerError):  # UnicodeEncodeError is a ValueError
         return None
     return data if isinstance(data, dict) else None
 
@@ -383,6 +387,10 @@ def _decode(text: str) -> dict[str, Any] | None:
 def _work(url: str, actor: str, index: int, batches: Connection, answers: Connection) -> None:
     """A worker: apply each batch it is given, as `apply_lines` would, and answer with its
     outcomes, until its pipe of batches is closed."""
+    # An interrupt is the dealer's to handle (Ctrl-C reaches every process of the terminal's
+    # group): it stops dealing, and this worker finishes what it was given.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         stats = ApplyStats()
         with SupportLedger(url) as ledger, bulk_collection():
@@ -404,7 +412,10 @@ def _work(url: str, actor: str, index: int, batches: Connection, answers: Connec
             pickle.loads(pickle.dumps(error))
         except Exception:  # noqa: BLE001 - it cannot cross: say what it was
             error = RuntimeError(f"apply worker {index}: {type(error).__name__}: {error}")
-        answers.send(error)
+        try:
+            answers.send(error)
+        except OSError:  # the dealer is gone (killed): no one to tell
+            pass
 
 
 if __name__ == "__main__":

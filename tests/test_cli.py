@@ -131,7 +131,7 @@ def test_a_line_with_bad_fields_names_them(capsys, tmp_path, db_url):
 
 def test_apply_dash_reads_standard_input(capsys, monkeypatch, db_url):
     text = "\n".join(json.dumps(c) for c in (REGISTER, LICENSE)) + "\n"
-    monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode("utf-8")), encoding="utf-8"))
     code, out, _ = run(capsys, "apply", "-", "--db", db_url)
     assert code == 0
     assert [r["status"] for r in results(out)] == ["applied", "applied"]
@@ -164,13 +164,17 @@ def test_a_pathological_line_is_rejected_and_later_lines_still_run(capsys, tmp_p
     assert [(r["line"], r["status"]) for r in results(out)] == [(1, "applied"), (2, "rejected"), (3, "applied")]
 
 
-def test_a_file_that_is_not_utf8_is_one_error_line(capsys, tmp_path, db_url):
+def test_a_line_that_is_not_utf8_is_refused_alone(capsys, tmp_path, db_url):
     path = tmp_path / "latin1.jsonl"
-    path.write_bytes(json.dumps({**REGISTER, "name": "Caf\u00e9"}, ensure_ascii=False).encode("latin-1") + b"\n")
-    code, out, err = run(capsys, "apply", str(path), "--db", db_url)
-    assert code == 1 and out == ""
-    assert "UTF-8" in one_error_line(err)
-    assert events_in(db_url) == []
+    path.write_bytes(json.dumps({**REGISTER, "name": "Caf\u00e9"}, ensure_ascii=False).encode("latin-1") + b"\n"
+                     + json.dumps(REGISTER).encode("utf-8") + b"\n")
+    code, out, _ = run(capsys, "apply", str(path), "--db", db_url)
+    assert code == 1
+    first, second = results(out)
+    assert first["line"] == 1 and first["status"] == "rejected" and "not UTF-8" in first["error"]
+    assert second["line"] == 2 and second["status"] == "applied"
+    assert [type(e.event).__name__ for e in events_in(db_url)] == ["ClientRegistered", "PriorityAccountOpened", "CommandAccepted"]
+    assert events_in(db_url)[0].event.name == "Acme"  # the second line's
 
 
 def test_the_same_command_id_twice_in_one_file(capsys, tmp_path, db_url):

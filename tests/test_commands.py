@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commands.bus import Outcome, parse_command, parse_line
+from commands.bus import Outcome, decode_object, parse_command, parse_line
 from commands.models import COMMAND_ADAPTER, COMMAND_NAMES, Command
 from ledger.errors import LedgerError
 from ledger.events import LedgerEvent
@@ -909,9 +909,9 @@ JSON_VALUES = st.recursive(
 
 
 def _step_by_step(line: str) -> Command | None:
-    """The path that names mistakes: json.loads, then the command's model."""
+    """The path that names mistakes: JSON with unique keys, then the command's model."""
     try:
-        return parse_command(json.loads(line))
+        return parse_command(decode_object(line))
     except (ValueError, LedgerError):
         return None
 
@@ -938,12 +938,17 @@ def test_a_line_parses_to_the_same_command_on_both_paths(base, data):
         assert parsed == expected and type(parsed) is type(expected)
 
 
-@pytest.mark.parametrize("earlier", ['"\\ud800"', "[" * 300 + "]" * 300],
-                         ids=["lone-surrogate-escape", "nested-300-deep"])
-def test_a_line_only_the_step_by_step_path_accepts_is_still_accepted(earlier):
-    """A duplicate key whose first value pydantic's parser refuses and json.loads keeps
-    (then overrides): the fallback accepts the line, as json.loads reads it."""
+@pytest.mark.parametrize("earlier", ['"\\ud800"', "[" * 300 + "]" * 300, '"2025-03-01T09:00"', "null"],
+                         ids=["lone-surrogate-escape", "nested-300-deep", "valid", "null"])
+def test_a_line_with_a_key_twice_is_refused_naming_it(earlier):
+    """JSON leaves a repeated key to the reader (pydantic's parser keeps the last value,
+    json.loads too); the ledger refuses the line, whatever the first value (issue 16)."""
     line = '{"command":"ResolveTicket","ticket_id":"T1","at":' + earlier + ',"at":"2025-03-03T12:00"}'
-    with pytest.raises(ValueError):
-        COMMAND_ADAPTER.validate_json(line)
-    assert parse_line(line) == _step_by_step(line) is not None
+    parsed = parse_line(line)
+    assert parsed == Outcome("rejected", None, "at: the key 'at' appears twice in one object")
+    assert _step_by_step(line) is None
+
+
+def test_a_key_written_with_an_escape_is_the_same_key():
+    line = '{"command":"ResolveTicket","ticket_id":"T1","\\u0061t":"2025-03-01T09:00","at":"2025-03-03T12:00"}'
+    assert parse_line(line) == Outcome("rejected", None, "at: the key 'at' appears twice in one object")
