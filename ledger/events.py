@@ -281,7 +281,10 @@ class PriorityCancelled(LedgerEvent):
 
 
 class PriorityFreeMonthGranted(LedgerEvent):
-    """R-PTP-6, I-7: free priority from the first licence key handover, one calendar month."""
+    """R-PTP-6, I-7: free priority from the first licence key handover, one calendar month —
+    recorded once per client, at the handover that was the first one as known then. Coverage
+    derives the month from the licences (`ledger.rules.coverage.first_license_key_handover`),
+    so a licence learned later that turns out to be the first moves it without a new event."""
 
     valid_time_field = "starts_at"
     license_id: str

@@ -18,7 +18,7 @@ def entitlements(ledger: SupportLedger, client_id: str, at: datetime, known_at: 
 
 
 def entitlements_of(knowledge: ClientKnowledge, at: datetime) -> dict[str, Any]:
-    client, coverage = knowledge.client, knowledge.priority.coverage()
+    client, coverage = knowledge.client, knowledge.coverage()
     sources = sources_at(coverage, at)  # I-7
     reasons = client.mandatory_priority_reasons(at)  # R-PTP-2, R-PTP-3
     releases = knowledge.catalog.release_list()

@@ -29,8 +29,17 @@ from eventsourcing.utils import get_topic
 from ledger.aggregates import Ticket
 from ledger.application import RecordedEvent, SupportLedger
 from ledger.errors import RuleViolationError
-from ledger.events import PriceListPublished, TimeLogged, VersionReleased, field_or_none, has_field
-from ledger.rules.coverage import days_covered, fee_days
+from ledger.events import (
+    LicenseIssued,
+    LicenseKeyHandedOver,
+    PriceListPublished,
+    PriorityFreeMonthGranted,
+    TimeLogged,
+    VersionReleased,
+    field_or_none,
+    has_field,
+)
+from ledger.rules.coverage import days_covered, fee_days, free_priority_month
 from ledger.rules.prices import price_list_in_force, prorated_amount, standard_amount
 from ledger.rules.rounding import billed_minutes
 from ledger.rules.warranty import covered_versions
@@ -48,6 +57,7 @@ from projections.period_knowledge import (
 
 TICKETS = Ticket.stream_for("")  # "ticket/": the prefix of every ticket's stream
 FREE_GRANT_RULES = {"first_month": "R-PTP-6", "pilot": "R-PTP-7"}
+LICENSE_FACTS = (LicenseIssued, LicenseKeyHandedOver, PriorityFreeMonthGranted)  # decide R-PTP-6
 FREE_GRANT_NAMES = {"first_month": "free first month after the licence key handover", "pilot": "pilot project"}
 
 
@@ -71,6 +81,9 @@ class EventIndex:
         self.by_stream: dict[str, list[RecordedEvent]] = defaultdict(list)
         self.by_entry: dict[tuple[str, str], list[RecordedEvent]] = defaultdict(list)
         self.by_priority_ref: dict[str, list[RecordedEvent]] = defaultdict(list)
+        # The facts that decide the first licence key handover, hence the free month (R-PTP-6):
+        # every licence issued, every key handed over, the grants recorded.
+        self.license_events: list[RecordedEvent] = []
         self.price_lists: dict[date, RecordedEvent] = {}
         self.releases: dict[tuple[str, str], RecordedEvent] = {}
         for item in knowledge.events:
@@ -78,16 +91,34 @@ class EventIndex:
             entry_id = field_or_none(item.event, "entry_id")
             if entry_id is not None:
                 self.by_entry[item.event.originator_id, entry_id].append(item)
-            ref = next((field_or_none(item.event, name) for name in ("subscription_id", "pilot_id", "license_id")
+            if isinstance(item.event, LICENSE_FACTS):
+                self.license_events.append(item)
+                continue
+            ref = next((field_or_none(item.event, name) for name in ("subscription_id", "pilot_id")
                         if item.event.originator_id.startswith("priority/") and has_field(item.event, name)), None)
             if ref is not None:
                 self.by_priority_ref[ref].append(item)
         self.coverage_events = [e for ref_events in self.by_priority_ref.values() for e in ref_events]
+        # Every month a handed-over key could start: where the choice of the first licence
+        # can change coverage, so where its facts bear on a line.
+        self.handed_over = sorted(
+            license_id for license_id, licence in knowledge.client.licenses.items() if licence.key_handed_over_at)
+        self.license_months = [free_priority_month(licence.key_handed_over_at)
+                               for licence in knowledge.client.licenses.values() if licence.key_handed_over_at]
         for item in knowledge.catalog_events:  # record order: a later publication wins (I-6)
             if isinstance(item.event, PriceListPublished):
                 self.price_lists[item.event.effective_from] = item
             elif isinstance(item.event, VersionReleased):
                 self.releases[item.event.product, item.event.version] = item
+
+
+    def coverage_bearing(self, start: datetime, end: datetime) -> list[RecordedEvent]:
+        """The coverage facts that can bear on [start, end): paid subscriptions and pilots
+        by their own intervals; the licence facts where some key's free month would touch it."""
+        bearing = [e for e in self.coverage_events if _touches_day(e, start, end)]
+        if any(month_start < end and month_end > start for month_start, month_end in self.license_months):
+            bearing += self.license_events
+        return bearing
 
 
 # --- the lines of one period ----------------------------------------------------------------
@@ -104,7 +135,7 @@ def compute_period(knowledge: ClientKnowledge, period: str, index: EventIndex) -
 def _standard_time(
     knowledge: ClientKnowledge, first: date, following: date, index: EventIndex, out: Computed
 ) -> None:
-    coverage = knowledge.priority.coverage()
+    coverage = knowledge.coverage()
     releases = knowledge.catalog.release_list()
     for ticket in sorted(knowledge.tickets.values(), key=lambda t: t.ticket_id):
         days: dict[date, list[str]] = defaultdict(list)
@@ -136,7 +167,7 @@ def _ticket_day(knowledge, ticket: Ticket, day: date, entry_ids: list[str], cove
         *(e for e in index.by_stream[ticket.id] if isinstance(e.event, TICKET_WIDE)),
         *(e for entry_id in entry_ids for e in index.by_entry[ticket.id, entry_id]),
         *(_cite(index.price_lists.get(price.effective_from)) if price else []),
-        *(e for e in index.coverage_events if _touches_day(e, day_start, day_end)),
+        *index.coverage_bearing(day_start, day_end),
         *_release_events(ticket, day, releases, index),
     ]
     for tier, worked in minutes.items():
@@ -173,11 +204,11 @@ def _ticket_day(knowledge, ticket: Ticket, day: date, entry_ids: list[str], cove
 
 def _priority(knowledge: ClientKnowledge, period: str, first: date, following: date,
               index: EventIndex, out: Computed) -> None:
-    coverage = knowledge.priority.coverage()
+    coverage = knowledge.coverage()
     days_in_month = (following - first).days
     charged = fee_days(coverage, first, following)  # I-7
     period_start, period_end = start_of_day(first), start_of_day(following)
-    bearing_grants = [e for e in index.coverage_events if _touches_day(e, period_start, period_end)]
+    bearing_grants = index.coverage_bearing(period_start, period_end)
     prices = {day: price_list_in_force(knowledge.catalog.price_lists, day) for day in charged}
     # Every price list in force on some day of the period decides how the days split (I-6).
     in_force = sorted({price.effective_from for price in prices.values()})
@@ -203,16 +234,22 @@ def _priority(knowledge: ClientKnowledge, period: str, first: date, following: d
             "rules": ["R-PTP-1", "I-6", "I-7"],
             "events": _ids(bearing),
         })
+    for license_id in index.handed_over:  # a free month that moved to another licence is explained too
+        out.bearing[f"priority_free:first_month:{license_id}:{period}"] = index.license_events
     for interval in coverage:
         if interval.source not in FREE_GRANT_RULES:
             continue
         days = days_covered(interval, first, following)
         key = f"priority_free:{interval.source}:{interval.ref}:{period}"
-        bearing = index.by_priority_ref.get(interval.ref, [])
+        first_month = interval.source == "first_month"
+        bearing = index.license_events if first_month else index.by_priority_ref.get(interval.ref, [])
         out.bearing[key] = bearing
         if not days:
             continue
         rule = FREE_GRANT_RULES[interval.source]
+        grounds = (f"licence {interval.ref} is the first licence (the earliest issued) and its key was handed "
+                   f"over {in_moscow(interval.starts_at).isoformat()}: free until "
+                   f"{in_moscow(interval.ends_at).isoformat()} (R-PTP-6, I-7); " if first_month else "")
         out.lines.append({
             "key": key,
             "kind": "priority_free",
@@ -221,7 +258,7 @@ def _priority(knowledge: ClientKnowledge, period: str, first: date, following: d
             "quantity": str(len(days)),
             "unit_price": "0.00",
             "amount": "0.00",
-            "computation": f"{len(days)} days covered by {interval.ref} ({rule}) × 0.00 = 0.00",
+            "computation": f"{grounds}{len(days)} days covered by {interval.ref} ({rule}) × 0.00 = 0.00",
             "rules": [rule, "I-7"],
             "events": _ids(bearing),
         })

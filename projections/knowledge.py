@@ -16,6 +16,7 @@ from ledger.aggregates import Catalog, Client, Invoice, Subscription, Ticket
 from ledger.aggregates.base import LedgerAggregate, replay
 from ledger.application import RecordedEvent, SupportLedger
 from ledger.errors import NotFoundError
+from ledger.rules.coverage import CoverageInterval
 from ledger.timeutil import in_moscow
 
 
@@ -36,6 +37,11 @@ class ClientKnowledge:
     invoices: dict[str, Invoice] = field(default_factory=dict)
     events: list[RecordedEvent] = field(default_factory=list)
     catalog_events: list[RecordedEvent] = field(default_factory=list)
+
+    def coverage(self) -> list[CoverageInterval]:
+        """I-7: the client's priority coverage, the free month from its first licence key
+        handover as known at K (R-PTP-6)."""
+        return self.priority.coverage(self.client.first_key_handover)
 
 
 def catalog_known_at(ledger: SupportLedger, known_at: datetime) -> tuple[Catalog, list[RecordedEvent]]:

@@ -3,13 +3,17 @@ continuity and new versions (R-PTP-4, I-8)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from dateutil.relativedelta import relativedelta
+
 from ledger.rules.coverage import (
     CoverageInterval,
+    KeyHandover,
     continuous_since,
+    first_license_key_handover,
     free_priority_month,
     new_versions_included,
     sources_at,
@@ -51,6 +55,37 @@ def pilot(start: str, end: str | None = None, ref: str = "P-1") -> CoverageInter
 )
 def test_R_PTP_6_I_7_free_month_ends_same_moscow_instant_one_calendar_month_later(handover, ends):
     assert free_priority_month(msk(handover)) == (msk(handover), msk(ends))
+
+
+d = date.fromisoformat
+
+
+@pytest.mark.parametrize(
+    ("licenses", "first"),
+    [
+        ({}, None),
+        ({"L1": (d("2025-01-10"), None)}, None),  # issued, key not yet handed over
+        ({"L1": (d("2025-01-10"), msk("2025-01-10 10:00"))}, ("L1", "2025-01-10 10:00")),
+        # The earliest issue date wins, whatever the handovers: L2's key does not start a month.
+        ({"L2": (d("2025-03-01"), msk("2025-03-01 12:00")), "L1": (d("2025-01-10"), msk("2025-01-10 10:00"))},
+         ("L1", "2025-01-10 10:00")),
+        ({"L1": (d("2025-01-10"), msk("2025-03-01 10:00")), "L2": (d("2025-02-01"), msk("2025-02-01 10:00"))},
+         ("L1", "2025-03-01 10:00")),
+        ({"L2": (d("2025-03-01"), msk("2025-03-01 12:00")), "L1": (d("2025-01-10"), None)}, None),
+        # Issued the same day: the key handed over first, then the smaller licence id.
+        ({"B": (d("2025-01-10"), msk("2025-01-11 09:00")), "A": (d("2025-01-10"), msk("2025-01-12 09:00"))},
+         ("B", "2025-01-11 09:00")),
+        ({"B": (d("2025-01-10"), msk("2025-01-11 09:00")), "A": (d("2025-01-10"), None)}, ("B", "2025-01-11 09:00")),
+        ({"B": (d("2025-01-10"), msk("2025-01-11 09:00")), "A": (d("2025-01-10"), msk("2025-01-11 09:00"))},
+         ("A", "2025-01-11 09:00")),
+    ],
+)
+def test_R_PTP_6_R_PTP_4_the_first_licence_key_handover(licenses, first):
+    """The one definition: the handover of the key of the earliest-issued licence; none
+    while that key is not handed over. A dict's order (the record order) never matters."""
+    expected = None if first is None else KeyHandover(first[0], msk(first[1]))
+    assert first_license_key_handover(licenses) == expected
+    assert first_license_key_handover(dict(reversed(list(licenses.items())))) == expected
 
 
 def test_R_PTP_6_I_7_free_month_is_counted_on_the_moscow_calendar_not_utc():
@@ -241,10 +276,14 @@ def test_I_7_a_subscriptions_coverage_follows_each_new_event_on_the_same_aggrega
     start = datetime(2025, 3, 3, 10, 0, tzinfo=MOSCOW)
     with recording("tester"):
         account = Subscription.open_for("acme", start)
-        assert list(account.coverage()) == []
+        assert list(account.coverage(None)) == []
         account.subscribe("S-1", start)
-        assert [(i.source, i.starts_at, i.ends_at) for i in account.coverage()] == [("paid", start, None)]
+        assert [(i.source, i.starts_at, i.ends_at) for i in account.coverage(None)] == [("paid", start, None)]
         account.cancel("S-1", start + timedelta(days=10))
-        assert [(i.source, i.ends_at) for i in account.coverage()] == [("paid", start + timedelta(days=10))]
+        assert [(i.source, i.ends_at) for i in account.coverage(None)] == [("paid", start + timedelta(days=10))]
         account.grant_pilot_coverage("P-1", start + timedelta(days=20))
-        assert [i.source for i in account.coverage()] == ["paid", "pilot"]
+        assert [i.source for i in account.coverage(None)] == ["paid", "pilot"]
+        # The free month comes from the first licence key handover it is given (R-PTP-6).
+        handover = KeyHandover("L-1", start)
+        assert [(i.source, i.ref, i.ends_at) for i in account.coverage(handover) if i.source == "first_month"] == [
+            ("first_month", "L-1", start + relativedelta(months=1))]

@@ -19,6 +19,7 @@ from ledger.events import (
     PilotEnded,
     PilotStarted,
 )
+from ledger.rules.coverage import KeyHandover, first_license_key_handover
 from ledger.timeutil import start_of_day
 
 
@@ -56,8 +57,8 @@ class Client(LedgerAggregate):
         self._record(LicenseIssued, license_id=license_id, product=product, issued_on=issued_on)
 
     def hand_over_license_key(self, license_id: str, at: datetime) -> bool:
-        """Record the handover; True when it is the key of the client's first licence ever,
-        which starts the free priority month (R-PTP-6) whenever that key is handed over."""
+        """Record the handover; True when, as now known, it is the first licence key
+        handover (`first_key_handover`), which starts the free priority month (R-PTP-6)."""
         license = self._license(license_id)
         if license.key_handed_over_at is not None:
             raise ConflictingStateError(
@@ -66,15 +67,9 @@ class Client(LedgerAggregate):
                 field="license_id",
             )
         require_not_before(at, start_of_day(license.issued_on), field="at", what="the licence was issued")
-        first_ever = license_id == self.first_license_id
         self._record(LicenseKeyHandedOver, license_id=license_id, at=at)
-        return first_ever
-
-    @property
-    def first_license_id(self) -> str | None:
-        """The client's first licence purchase: earliest issue date, then first recorded."""
-        ordered = sorted(self.licenses.items(), key=lambda item: item[1].issued_on)
-        return ordered[0][0] if ordered else None
+        first = self.first_key_handover
+        return first is not None and first.license_id == license_id
 
     def _license(self, license_id: str) -> License:
         try:
@@ -139,10 +134,18 @@ class Client(LedgerAggregate):
     # --- what the rules read ------------------------------------------------------------
 
     @property
+    def first_key_handover(self) -> KeyHandover | None:
+        """The first licence key handover as known (one definition for R-PTP-6 and R-PTP-4,
+        I-8: `ledger.rules.coverage.first_license_key_handover`): the free month starts
+        there, and continuity counts from there."""
+        return first_license_key_handover(
+            {license_id: (l.issued_on, l.key_handed_over_at) for license_id, l in self.licenses.items()}
+        )
+
+    @property
     def first_key_handover_at(self) -> datetime | None:
-        """R-PTP-4, I-8: continuity counts from the first licence key handover."""
-        moments = [l.key_handed_over_at for l in self.licenses.values() if l.key_handed_over_at]
-        return min(moments) if moments else None
+        first = self.first_key_handover
+        return None if first is None else first.at
 
     def mandatory_priority_reasons(self, at: datetime) -> list[str]:
         """R-PTP-2, R-PTP-3: why priority support is mandatory for this client at `at`."""

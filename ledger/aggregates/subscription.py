@@ -1,5 +1,6 @@
 """The client's priority-support account: paid subscriptions (R-PTP-1), the free first
-month (R-PTP-6) and pilot coverage (R-PTP-7). Coverage intervals are derived from it (I-7)."""
+month (R-PTP-6) and pilot coverage (R-PTP-7). Coverage intervals are derived from it and
+the client's first licence key handover (I-7)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ledger.events import (
     PriorityFreeMonthGranted,
     PrioritySubscribed,
 )
-from ledger.rules.coverage import CoverageInterval, free_priority_month
+from ledger.rules.coverage import CoverageInterval, KeyHandover, free_month_coverage, free_priority_month
 
 
 @dataclass
@@ -68,7 +69,10 @@ class Subscription(LedgerAggregate):
         self._record(PriorityCancelled, subscription_id=subscription_id, at=at)
 
     def grant_free_month(self, license_id: str, handover_at: datetime) -> None:
-        """R-PTP-6: once per client, on the first licence key handover."""
+        """R-PTP-6: record, once per client, the grant of the free month at the handover
+        that was then the first licence key handover. The record of that moment only:
+        coverage reads the month from the licences (`coverage`), so a licence learned
+        later that turns out to be the first moves the month without another event."""
         if self.free_month is not None:
             return
         starts_at, ends_at = free_priority_month(handover_at)
@@ -80,26 +84,25 @@ class Subscription(LedgerAggregate):
     def end_pilot_coverage(self, pilot_id: str, ends_at: datetime) -> None:
         self._record(PilotCoverageEnded, pilot_id=pilot_id, ends_at=ends_at)
 
-    def coverage(self) -> list[CoverageInterval]:
-        """I-7: every interval of priority coverage, paid or free, as known."""
+    def coverage(self, first_key_handover: KeyHandover | None) -> list[CoverageInterval]:
+        """I-7: every interval of priority coverage, paid or free, as known. The free first
+        month (R-PTP-6) comes from the client's first licence key handover as known
+        (`Client.first_key_handover`), not from the grant recorded at some handover: the
+        same facts give the same month whatever order they were recorded in (I-9)."""
         intervals = [
             CoverageInterval("paid", i.starts_at, i.ends_at, ref)
             for ref, i in self.paid.items()
         ] + [
             CoverageInterval("pilot", i.starts_at, i.ends_at, ref)
             for ref, i in self.pilots.items()
-        ]
-        if self.free_month is not None:
-            license_id, interval = self.free_month
-            intervals.append(
-                CoverageInterval("first_month", interval.starts_at, interval.ends_at, license_id)
-            )
+        ] + free_month_coverage(first_key_handover)
         return sorted(intervals, key=lambda i: (i.starts_at, i.source))
 
     @LedgerAggregate.when.register
     def _(self, event: PriorityAccountOpened) -> None:
         self.client_id = event.client_id
         self.paid: dict[str, Interval] = {}
+        # The grant as recorded (R-PTP-6); `coverage` derives the month from the licences.
         self.free_month: tuple[str, Interval] | None = None
         self.pilots: dict[str, Interval] = {}
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from dateutil.relativedelta import relativedelta
 
@@ -34,6 +34,45 @@ class CoverageInterval:
     def overlaps(self, start: datetime, end: datetime) -> bool:
         """Whether coverage holds at some moment of [start, end)."""
         return self.starts_at < end and (self.ends_at is None or self.ends_at > start)
+
+
+class KeyHandover(NamedTuple):
+    """A licence key handed over: which licence, and when."""
+
+    license_id: str
+    at: datetime
+
+
+def first_license_key_handover(
+    licenses: Mapping[str, tuple[date, datetime | None]],
+) -> KeyHandover | None:
+    """R-PTP-6, R-PTP-4, I-8: *the first licence key handover* — the one definition both
+    rules read, a function of the facts alone (never of the order they were recorded in).
+
+    `licenses` maps each licence id to (issue date, key handover instant or None). The
+    first licence is the one with the earliest issue date ("the first-ever licence
+    purchase"); of several issued the same day, the one whose key was handed over first,
+    then the smallest licence id. The first licence key handover is the handover of that
+    licence's key. While it is not known there is none: no free month, and continuity can
+    only come from the 12-month clause — even if another licence's key was handed over."""
+    if not licenses:
+        return None
+
+    def purchase_order(item: tuple[str, tuple[date, datetime | None]]) -> tuple:
+        license_id, (issued_on, handed_over_at) = item
+        handed = handed_over_at.timestamp() if handed_over_at is not None else 0.0
+        return (issued_on, handed_over_at is None, handed, license_id)
+
+    license_id, (_, handed_over_at) = min(licenses.items(), key=purchase_order)
+    return None if handed_over_at is None else KeyHandover(license_id, handed_over_at)
+
+
+def free_month_coverage(first_handover: KeyHandover | None) -> list[CoverageInterval]:
+    """R-PTP-6, I-7: the free first month, from the first licence key handover."""
+    if first_handover is None:
+        return []
+    starts_at, ends_at = free_priority_month(first_handover.at)
+    return [CoverageInterval("first_month", starts_at, ends_at, first_handover.license_id)]
 
 
 def free_priority_month(handover_at: datetime) -> tuple[datetime, datetime]:
