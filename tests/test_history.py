@@ -12,7 +12,10 @@ import pytest
 
 from ledger.application import SupportLedger
 from ledger.errors import NotFoundError
+from projections.entitlements import entitlements
+from projections.explain import explain
 from projections.history import client_history
+from projections.invoice import invoice
 from tests.support import apply, applied
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -183,7 +186,26 @@ def test_known_at_each_recorded_moment(ledger):
         rows = client_history(ledger, CLIENT, k)["events"]
         assert [e["event_id"] for e in rows] == expected
     just_before = recorded[0].recorded_at - timedelta(microseconds=1)
-    assert client_history(ledger, CLIENT, just_before)["events"] == []
+    with pytest.raises(NotFoundError):  # the client was not known yet (I-9)
+        client_history(ledger, CLIENT, just_before)
+
+
+def test_a_client_unknown_at_K_is_the_same_error_as_every_other_query_gives_i_9(ledger):
+    """Registered now, not yet at K: history refuses it exactly as invoice, explain and
+    entitlements do (issue 16 item 5), never an empty history."""
+    applied(ledger, {"command": "ReleaseVersion", "product": "Other", "version": "1", "released_on": "2024-01-01"})
+    before = ledger.last_recorded_at()
+    tell_story(ledger)
+    errors = []
+    for query in (lambda: client_history(ledger, CLIENT, before),
+                  lambda: invoice(ledger, CLIENT, "2025-03", before),
+                  lambda: explain(ledger, CLIENT, "2025-03", before),
+                  lambda: entitlements(ledger, CLIENT, before, before)):
+        with pytest.raises(NotFoundError) as raised:
+            query()
+        errors.append((str(raised.value), raised.value.field))
+    assert errors[0][1] == "client_id" and "as known at" in errors[0][0]
+    assert errors == [errors[0]] * 4
 
 
 @pytest.fixture
