@@ -7,8 +7,8 @@ from typing import Any
 
 from ledger.aggregates import Client
 from ledger.application import RecordedEvent, SupportLedger
-from ledger.errors import NotFoundError
 from ledger.timeutil import in_moscow
+from projections.knowledge import unknown_client
 
 
 def event_document(recorded: RecordedEvent) -> dict[str, Any]:
@@ -28,9 +28,12 @@ def event_document(recorded: RecordedEvent) -> dict[str, Any]:
 
 
 def client_history(ledger: SupportLedger, client_id: str, known_at: datetime) -> dict[str, Any]:
-    if ledger.find(Client, client_id) is None:
-        raise NotFoundError(f"unknown client {client_id!r}", field="client_id")
+    """The client's events recorded at or before K. A client whose registration was not
+    recorded by K is unknown at K: the same refusal as every other query (I-9)."""
     recorded = ledger.recorded_events(client_id=client_id, known_at=known_at)
+    registration = Client.stream_for(client_id)
+    if not any(item.event.originator_id == registration for item in recorded):
+        raise unknown_client(client_id, known_at)
     return {
         "client_id": client_id,
         "known_at": in_moscow(known_at).isoformat(),
