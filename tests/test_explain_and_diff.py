@@ -343,3 +343,36 @@ def test_diff_from_before_the_client_was_known_shows_every_line_added_i_9(acme):
     assert document["total_after"] == current["total"]
     assert [c["change"] for c in document["changes"]] == ["added"] * len(current["lines"])
     assert sum(Decimal(c["amount_change"]) for c in document["changes"]) == Decimal(current["total"])
+
+
+# --- work that loses its coverage (R-PTP-3) ---------------------------------------------------
+
+
+def test_explain_and_diff_show_work_that_lost_its_coverage_as_needing_a_decision_r_ptp_3(acme, capsys, db_url):
+    applied(acme,
+            {**ticket("T-PC", at="2025-03-18T09:00"), "category": "personal_config"},
+            {**log("T-PC", "E-PC", "2025-03-20T11:00", 60), "activity": "personal_config"})
+    covered = acme.last_recorded_at()  # S-1 (from 03-10 12:00) includes the work (I-4)
+    applied(acme, {"command": "CancelPriority", "client_id": CLIENT, "subscription_id": "S-1",
+                   "at": "2025-03-15T12:00"})  # back-dated before the work
+    document = explain(acme, CLIENT, "2025-03", acme.last_recorded_at())
+    lines = by_key(document["lines"])
+    # Paid coverage [03-10 12:00, 03-15 12:00) touches days 10..15: 15000.00 × 6/31 = 2903.225… → 2903.23 (I-7);
+    # T-1 on 03-03: 65 min → 120 min billed × 3000.00 = 6000.00 (R-STP-3, I-5); the work on T-PC: 0.00.
+    assert lines["priority_fee:2025-03:2025-01-01"]["amount"] == "2903.23"
+    line = lines["standard_time:T-PC:2025-03-20:needs_decision"]
+    assert line["needs_decision"] is True and line["amount"] == "0.00" and "R-PTP-3" in line["rules"]
+    assert "60 min" in line["explanation"] and "R-PTP-3" in line["explanation"]
+    cited = {event["type"]: event for event in line["events"]}
+    assert {"TimeLogged", "PriorityCancelled"} <= set(cited) and EVENT_FIELDS <= set(cited["PriorityCancelled"])
+    assert document["total"] == "8903.23"  # 6000.00 + 2903.23 + 0.00
+    assert [p["key"] for p in document["problems"]] == ["standard_time:T-PC:2025-03-20:needs_decision"]
+
+    changed = diff(acme, CLIENT, "2025-03", covered, acme.last_recorded_at())
+    [added] = [c for c in changed["changes"] if c["key"] == "standard_time:T-PC:2025-03-20:needs_decision"]
+    assert added["change"] == "added" and added["amount_change"] == "0.00"
+    assert [event["type"] for event in added["caused_by"]] == ["PriorityCancelled"]
+
+    assert main(["explain", CLIENT, "--period", "2025-03", "--db", db_url]) == 0
+    out = capsys.readouterr().out
+    assert "needs a decision" in out and "R-PTP-3" in out

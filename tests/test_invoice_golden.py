@@ -759,3 +759,97 @@ def test_reclassifying_a_ticket_changes_all_its_work_i_3_i_4(acme):
     assert document["total"] == "10500.00"  # 3000.00 + 6000.00 + 1500.00
     # I-9: as known at K, before the reclassification was recorded, the invoice is unchanged.
     assert without_known_at(bill(acme, "2025-03", known_at=known)) == without_known_at(as_question)
+
+
+# --- 10. work that loses its coverage after it was logged (R-PTP-3, I-4, I-9) --------------------
+
+
+def uncovered_personal_config(ledger) -> None:
+    """Personal-configuration work logged under a paid subscription, which R-PTP-3 requires."""
+    applied(
+        ledger,
+        {"command": "RegisterPersonalConfiguration", "client_id": CLIENT, "configuration_id": "PC-1",
+         "at": "2025-03-01T00:00"},
+        subscribe("S-1", "2025-03-01T00:00"),
+        open_ticket("T-PC", "personal_config"),
+        log("T-PC", "E1", "2025-03-10T11:00", 90, activity="personal_config"),
+    )
+
+
+NEEDS_DECISION_KEY = "standard_time:T-PC:2025-03-10:needs_decision"
+
+
+def test_work_that_loses_its_coverage_stays_on_the_invoice_needing_a_decision_r_ptp_3(acme):
+    uncovered_personal_config(acme)
+    before = bill(acme, "2025-03")
+    # Covered: the work is included (I-4), no line; 31/31 days × 15000.00 = 15000.00 (I-7).
+    assert [line["kind"] for line in before["lines"]] == ["priority_fee"]
+    assert before["total"] == "15000.00" and before["problems"] == []
+
+    applied(acme, cancel("S-1", "2025-03-05T00:00"))  # recorded later, back-dated before the work
+    after = bill(acme, "2025-03")
+    # Paid coverage [03-01 00:00, 03-05 00:00) touches days 1..4 (half-open, I-7):
+    # 15000.00 × 4/31 = 1935.483870… → 1935.48.
+    [fee] = of_kind(after, "priority_fee")
+    assert (fee["quantity"], fee["amount"]) == ("4", "1935.48")
+    # The 90 minutes of 2025-03-10 have no priority coverage now, and no other tier allows
+    # personal-configuration work (R-PTP-3, I-4 step 5): shown, not charged, needing a decision.
+    [line] = [line for line in after["lines"] if line.get("needs_decision")]
+    assert line["key"] == NEEDS_DECISION_KEY and line["kind"] == "standard_time"
+    assert (line["ticket_id"], line["date"], line["minutes_worked"], line["minutes_billed"]) == (
+        "T-PC", "2025-03-10", 90, 0)
+    assert (line["quantity"], line["unit_price"], line["amount"]) == ("0.00", "0.00", "0.00")
+    assert line["rules"][0] == "R-PTP-3" and line["entry_ids"] == ["E1"]
+    assert "needs a decision" in line["description"] and "R-PTP-3" in line["computation"]
+    types = {r.event_id: r.type for r in acme.recorded_events()}
+    assert {"TimeLogged", "PriorityCancelled"} <= {types[event_id] for event_id in line["events"]}
+    assert after["total"] == "1935.48"  # 1935.48 + 0.00
+    # The document says so at the top, too (an addition to CONTRACT.md's keys).
+    assert after["problems"] == [{
+        "key": NEEDS_DECISION_KEY, "period": "2025-03", "ticket_id": "T-PC", "date": "2025-03-10",
+        "minutes_worked": 90, "entry_ids": ["E1"], "rules": line["rules"], "description": line["description"],
+    }]
+
+
+def test_work_that_loses_its_coverage_after_the_issue_is_flagged_once_on_the_next_period_r_ptp_3_i_9(acme):
+    uncovered_personal_config(acme)
+    applied(acme, issue("2025-03", "2025-04-01T09:00"), cancel("S-1", "2025-03-05T00:00"))
+    march = bill(acme, "2025-03")
+    assert march["status"] == "issued" and march["total"] == "15000.00" and march["problems"] == []
+    april = bill(acme, "2025-04")
+    by_key = {line["adjusts_key"]: line for line in of_kind(april, "adjustment")}
+    # The fee: now 1935.48 (4/31 days) − issued 15000.00 = −13064.52 (I-9).
+    assert by_key["priority_fee:2025-03:2025-01-01"]["amount"] == "-13064.52"
+    # The work: 0.00 either way, but now needing a decision: flagged with a 0.00 adjustment.
+    flagged = by_key[NEEDS_DECISION_KEY]
+    assert (flagged["amount"], flagged["needs_decision"], flagged["adjusts_period"]) == ("0.00", True, "2025-03")
+    assert "R-PTP-3" in flagged["rules"]
+    assert [(p["key"], p["period"]) for p in april["problems"]] == [(f"adjustment:2025-03:{NEEDS_DECISION_KEY}",
+                                                                     "2025-03")]
+    assert april["total"] == "-13064.52"  # no coverage in April: −13064.52 + 0.00
+    # Once issued on April's invoice, it is not flagged again on May's.
+    applied(acme, issue("2025-04", "2025-05-01T09:00"))
+    assert [p["period"] for p in bill(acme, "2025-04")["problems"]] == ["2025-03"]  # as issued
+    assert bill(acme, "2025-05")["lines"] == [] and bill(acme, "2025-05")["problems"] == []
+
+
+def test_month_end_summarises_the_lines_needing_a_decision_per_client_r_ptp_3(acme):
+    from projections.month_end import decisions_needed, invoices_for_period
+
+    uncovered_personal_config(acme)
+    applied(acme, cancel("S-1", "2025-03-05T00:00"), register("other", at="2025-02-01T09:00"))
+    documents = invoices_for_period(acme, "2025-03", acme.last_recorded_at())
+    assert [d["client_id"] for d in documents] == [CLIENT, "other"]
+    [summary] = decisions_needed(documents)
+    assert summary == {"client_id": CLIENT, "period": "2025-03", "status": "draft", "lines": 1,
+                       "minutes_worked": 90, "problems": documents[0]["problems"]}
+
+
+def test_the_invoice_table_marks_the_lines_needing_a_decision_r_ptp_3(acme, capsys):
+    from commands import render
+
+    uncovered_personal_config(acme)
+    applied(acme, cancel("S-1", "2025-03-05T00:00"))
+    render.invoice(bill(acme, "2025-03"))
+    printed = capsys.readouterr().out
+    assert "needs a decision" in printed and "R-PTP-3" in printed and "T-PC" in printed
