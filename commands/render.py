@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console(soft_wrap=False, width=None if Console().is_terminal else 160)
@@ -85,6 +86,18 @@ def invoice(document: dict[str, Any]) -> None:
                       line["amount"], " ".join(line["rules"]))
     table.add_row("", "[bold]total[/]", "", "", f"[bold]{document['total']}[/]", "")
     console.print(table)
+    decisions(document.get("problems", []))
+
+
+def decisions(problems: list[dict[str, Any]]) -> None:
+    """The lines that need a decision (R-PTP-3), under the invoice or its explanation."""
+    if not problems:
+        return
+    console.print(f"[yellow]{len(problems)} line(s) need a decision[/] (not charged):", highlight=False)
+    for problem in problems:
+        console.print(escape(f"  {problem['key']}: ticket {problem['ticket_id']}, {problem['date']}, "
+                             f"{problem['minutes_worked']} min, entries {', '.join(problem['entry_ids'] or [])} "
+                             f"({', '.join(problem['rules'])})"), highlight=False)
 
 
 def register(document: dict[str, Any]) -> None:
@@ -109,11 +122,13 @@ def explanation(document: dict[str, Any]) -> None:
     console.rule(f"Invoice {document['client_id']} {document['period']} — {document['status']}, "
                  f"as known at {moment(document['known_at'])} (Moscow time)")
     for number, line in enumerate(document["lines"], start=1):
-        console.print(f"\n[bold]{number}. {line['description']}[/] — {line['amount']}")
+        marker = " [yellow](needs a decision)[/]" if line.get("needs_decision") else ""
+        console.print(f"\n[bold]{number}. {line['description']}[/] — {line['amount']}{marker}")
         console.print(f"   {line['explanation']}")
         console.print(f"   rules: {', '.join(line['rules'])}")
         console.print(_events_table(line["events"]))
     console.print(f"\n[bold]total {document['total']}[/]")
+    decisions(document.get("problems", []))
 
 
 def difference(document: dict[str, Any]) -> None:

@@ -87,7 +87,7 @@ def _recorded_between(document: dict[str, Any], before: datetime, after: datetim
 
 
 def _same(was: dict[str, Any], now: dict[str, Any]) -> bool:
-    fields = ("amount", "quantity", "unit_price", "minutes_worked", "minutes_billed", "pending")
+    fields = ("amount", "quantity", "unit_price", "minutes_worked", "minutes_billed", "pending", "needs_decision")
     return all(was.get(name) == now.get(name) for name in fields)
 
 

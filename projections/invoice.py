@@ -4,7 +4,10 @@ The lines are a pure function of what the ledger knew at K (`ClientKnowledge`):
 
 - `standard_time`: billable work of one ticket on one Moscow day (I-5), rounded by R-STP-3,
   at the norm hour in force that day (I-6). Work on a bug not yet settled is shown as a
-  zero-amount `standard_time` line marked `pending` (I-4).
+  zero-amount `standard_time` line marked `pending` (I-4). Work that lost the priority
+  coverage it was logged under, which no tier allows as known now (R-PTP-3), is a
+  zero-amount `standard_time` line marked `needs_decision`, listed again in the document's
+  `problems`.
 - `priority_fee`: the days of the month charged by I-7, per price list in force.
 - `priority_free`: zero-priced lines for free coverage (R-PTP-6, R-PTP-7).
 - `adjustment`: what was learned after an earlier period was issued, landed on the client's
@@ -150,14 +153,16 @@ def _standard_time(
 def _ticket_day(knowledge, ticket: Ticket, day: date, entry_ids: list[str], coverage, releases,
                 index: EventIndex, out: Computed) -> None:
     minutes = {"billable": 0, "pending": 0}
+    uncovered: dict[str, RuleViolationError] = {}  # entry id -> why no tier allows it now
     for entry_id in entry_ids:
         entry = ticket.entries[entry_id]
         if entry.voided:
             continue
         try:
             tier = ticket.tier_of(entry, coverage, releases).tier
-        except RuleViolationError:
-            continue  # no tier allows it any more (R-PTP-3): nothing to charge
+        except RuleViolationError as refusal:  # it lost the coverage it was logged under (R-PTP-3)
+            uncovered[entry_id] = refusal
+            continue
         if tier in minutes:
             minutes[tier] += entry.minutes
     # Only charged or pending work needs a price: warranty work is free (R-WTY-1).
@@ -200,6 +205,45 @@ def _ticket_day(knowledge, ticket: Ticket, day: date, entry_ids: list[str], cove
             "rules": ["R-STP-2", "R-STP-3", "I-4", "I-5", "I-6", "I-7"],
             "events": _ids(bearing),
         })
+    key = f"standard_time:{ticket.ticket_id}:{day.isoformat()}:needs_decision"
+    out.bearing[key] = bearing
+    if uncovered:
+        out.lines.append(_needs_decision(key, ticket, day, uncovered, bearing))
+
+
+def _needs_decision(key: str, ticket: Ticket, day: date, uncovered: dict[str, RuleViolationError],
+                    bearing: list[RecordedEvent]) -> dict[str, Any]:
+    """Work of one ticket-day that no tier allows as known now — logged under priority
+    coverage that a later fact took away (a back-dated cancellation, a free month that
+    moved). I-4 would refuse it today (R-PTP-3); it was accepted then, so it is neither
+    dropped nor charged: a zero line that someone must decide on (README, decisions)."""
+    entries = [ticket.entries[entry_id] for entry_id in uncovered]
+    worked = sum(entry.minutes for entry in entries)
+    activities = ", ".join(sorted({entry.activity for entry in entries}))
+    rules = sorted({refusal.rule for refusal in uncovered.values() if refusal.rule})
+    reasons = "; ".join(sorted({refusal.message for refusal in uncovered.values()}))
+    return {
+        "key": key,
+        "kind": "standard_time",
+        "description": f"Work on ticket {ticket.ticket_id} ({ticket.subject}) on {day.isoformat()} without "
+                       f"the priority coverage it needs — not charged, needs a decision ({', '.join(rules)})",
+        "quantity": "0.00",
+        "unit_price": "0.00",
+        "amount": "0.00",
+        "ticket_id": ticket.ticket_id,
+        "date": day.isoformat(),
+        "minutes_worked": worked,
+        "minutes_billed": 0,
+        "pending": False,
+        "needs_decision": True,
+        "entry_ids": sorted(uncovered),
+        "computation": f"{worked} min of {activities} work (entries {', '.join(sorted(uncovered))}): {reasons} "
+                       f"({', '.join(rules)}). The coverage it was logged under no longer holds as known now, "
+                       "and no other tier allows it (I-4), so it is not charged (0.00) and needs a decision: "
+                       "restore the coverage, bill it by agreement, or write it off",
+        "rules": [*rules, "I-4"],
+        "events": _ids(bearing),
+    }
 
 
 def _priority(knowledge: ClientKnowledge, period: str, first: date, following: date,
@@ -318,22 +362,30 @@ def _adjustments_for(knowledge: ClientKnowledge, earlier: str, invoice, index: E
     current = {line["key"]: line for line in now.lines}
     billed = {line["key"]: line for line in invoice.lines if line["kind"] != "adjustment"}
     adjusted: dict[str, Decimal] = defaultdict(Decimal)
+    flagged = {key for key, line in billed.items() if line.get("needs_decision")}
     for later in knowledge.invoices.values():
         for line in later.lines:
             if line["kind"] == "adjustment" and line.get("adjusts_period") == earlier:
                 adjusted[line["adjusts_key"]] += Decimal(line["amount"])
+                if line.get("needs_decision"):
+                    flagged.add(line["adjusts_key"])
     lines = []
     for key in sorted(set(current) | set(billed) | set(adjusted)):
         now_amount = Decimal(current[key]["amount"]) if key in current else Decimal("0.00")
         was = Decimal(billed[key]["amount"]) if key in billed else Decimal("0.00")
         delta = now_amount - was - adjusted[key]
-        if not delta:
+        # Work that lost its coverage after the issue is 0.00 either way, yet must be seen
+        # once on a later invoice: a 0.00 adjustment needing a decision (R-PTP-3).
+        needs_decision = bool(current.get(key, {}).get("needs_decision")) and key not in flagged
+        if not delta and not needs_decision:
             continue
         reference = current.get(key) or billed.get(key)  # None: only adjusted before
         bearing = now.bearing.get(key) or _bearing_on_period(knowledge, earlier)
         causes = [e for e in bearing if e.recorded_at > invoice.known_at]
         description = reference["description"] if reference else key
-        lines.append({
+        computation = (f"now {money(now_amount)} − issued {money(was)} − adjusted before "
+                       f"{money(adjusted[key])} = {money(delta)} (I-9)")
+        line = {
             "key": f"adjustment:{earlier}:{key}",
             "kind": "adjustment",
             "description": f"Adjustment to the issued invoice for {earlier}: {description}",
@@ -342,12 +394,29 @@ def _adjustments_for(knowledge: ClientKnowledge, earlier: str, invoice, index: E
             "amount": money(delta),
             "adjusts_period": earlier,
             "adjusts_key": key,
-            "computation": f"now {money(now_amount)} − issued {money(was)} − adjusted before "
-                           f"{money(adjusted[key])} = {money(delta)} (I-9)",
+            "computation": computation,
             "rules": ["I-9", *(reference["rules"] if reference else [])],
             "events": _ids(causes),
-        })
+        }
+        if needs_decision:
+            line.update({name: reference[name] for name in DECISION_FIELDS}, needs_decision=True,
+                        computation=f"{computation}; {reference['computation']}")
+        lines.append(line)
     return lines
+
+
+DECISION_FIELDS = ("ticket_id", "date", "minutes_worked", "entry_ids")
+
+
+def problems_of(lines: Iterable[dict[str, Any]], period: str) -> list[dict[str, Any]]:
+    """The document's lines that need a decision (R-PTP-3), each with what to decide on;
+    `period` is the period of the work (an adjustment's, or the invoice's own)."""
+    return [
+        {"key": line["key"], "period": line.get("adjusts_period", period),
+         **{name: line.get(name) for name in DECISION_FIELDS},
+         "rules": line["rules"], "description": line["description"]}
+        for line in lines if line.get("needs_decision")
+    ]
 
 
 # --- the invoice document --------------------------------------------------------------------
@@ -362,11 +431,13 @@ def invoice_of(knowledge: ClientKnowledge, period: str) -> dict[str, Any]:
     if issued is not None:
         return {**header, "status": "issued", "issued_at": in_moscow(issued.issued_at).isoformat(),
                 "computed_as_known_at": in_moscow(issued.known_at).isoformat(),
-                "lines": issued.lines, "total": money(issued.total)}
+                "lines": issued.lines, "total": money(issued.total),
+                "problems": problems_of(issued.lines, period)}
     index = EventIndex(knowledge)
     lines = compute_period(knowledge, period, index).lines + adjustment_lines(knowledge, period, index)
     total = sum((Decimal(line["amount"]) for line in lines), Decimal("0.00"))
-    return {**header, "status": "draft", "lines": lines, "total": money(total)}
+    return {**header, "status": "draft", "lines": lines, "total": money(total),
+            "problems": problems_of(lines, period)}
 
 
 def period_as_known(knowledge: ClientKnowledge, period: str) -> Computed:

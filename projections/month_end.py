@@ -10,7 +10,7 @@ without reading any payload. Clients are taken in chunks, so memory stays bounde
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -44,3 +44,16 @@ def iter_invoices_for_period(ledger: SupportLedger, period: str, known_at: datet
                 yield invoice_of(knowledge, period)
 
 
+def decisions_needed(documents: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per client, the invoice lines that need a decision (R-PTP-3: work that lost the
+    priority coverage it was logged under), for the month-end run to print:
+    `{"client_id", "period", "status", "lines": <how many>, "minutes_worked": <their sum>,
+    "problems": <the document's "problems">}`, only for documents that have any, in the
+    documents' order."""
+    return [
+        {"client_id": document["client_id"], "period": document["period"], "status": document["status"],
+         "lines": len(document["problems"]),
+         "minutes_worked": sum(problem["minutes_worked"] or 0 for problem in document["problems"]),
+         "problems": document["problems"]}
+        for document in documents if document.get("problems")
+    ]
