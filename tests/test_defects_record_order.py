@@ -186,3 +186,22 @@ def test_R_PTP_4_I_8_continuity_counts_from_the_same_first_licence_key_handover(
 def _at(text: str):
     from ledger.timeutil import parse_instant
     return parse_instant(text)
+
+
+def test_R_PTP_3_work_covered_only_by_a_free_month_that_moved_needs_a_decision(acme):
+    """Personal-configuration work covered by L2's month as known then; once L1 is known to
+    be the first licence the month is January's, and the work has no coverage (R-PTP-3)."""
+    applied(acme, ISSUE_L2, KEY_L2,
+            {"command": "OpenTicket", "ticket_id": "T-PC", "client_id": CLIENT, "at": "2025-03-10T09:00",
+             "channel": "email", "subject": "Custom fields", "category": "personal_config",
+             "product": PRODUCT, "version": "9.0"},
+            {"command": "LogTime", "ticket_id": "T-PC", "entry_id": "E1", "engineer": "ivanov",
+             "started_at": "2025-03-10T11:00", "minutes": 45, "activity": "personal_config"})
+    assert bill(acme, "2025-03")["problems"] == []  # included in L2's free month (I-4)
+    applied(acme, ISSUE_L1, KEY_L1)
+    march = bill(acme, "2025-03")
+    # No paid subscription here and no free grant in March any more: no fee, no free line;
+    # the 45 minutes stay on the invoice at 0.00, needing a decision.
+    assert figures(march) == [("standard_time:T-PC:2025-03-10:needs_decision", "0.00", "0.00", "0.00")]
+    [problem] = march["problems"]
+    assert (problem["ticket_id"], problem["minutes_worked"], problem["rules"][0]) == ("T-PC", 45, "R-PTP-3")
