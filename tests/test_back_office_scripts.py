@@ -4,7 +4,10 @@
   re-run, and writes a CSV whose rows are exactly the lines of the issued invoices;
 - `scripts/dispute_report.py` writes a Markdown report of one client and period: as issued, as
   known now, the differences with the events that caused them, every line explained, and the
-  event timeline.
+  event timeline;
+- both fail like the CLI — one line on stderr naming the option or the cause, exit 1 (130 for
+  Ctrl-C), never a traceback — and check every output path before changing anything, so a bad
+  `--csv` issues no invoice. Those run each script as an operator would, in a process of its own.
 
 Price list of 2025-01-01: norm hour 3000.00, priority month 15000.00.
 """
@@ -13,6 +16,13 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from ledger.application import SupportLedger
 from projections.invoice import invoice
 from tests.support import applied
 
@@ -57,6 +68,10 @@ def ids_of(ledger, event_type: str) -> list[str]:
 def clients(ledger):
     """acme: standard work of 50 + 15 min on 03-03; globex: paid priority all March;
     idle: nothing in March; late: registered in April (not yet a client in March)."""
+    return with_clients(ledger)
+
+
+def with_clients(ledger):
     applied(
         ledger,
         {"command": "PublishPriceList", "effective_from": "2025-01-01", "norm_hour": "3000.00",
@@ -134,6 +149,26 @@ def test_month_end_before_the_period_ends_issues_nothing_i_9(clients, tmp_path):
     assert status == 1  # every IssueInvoice was refused: the period is not over
     assert ids_of(clients, "InvoiceIssued") == []
     assert {r["status"] for r in rows} <= {"draft"}
+
+
+def test_month_end_prints_the_lines_needing_a_decision_under_the_totals_r_ptp_3(sqlite_clients, tmp_path, capsys):
+    """globex's personal-configuration work, logged under its paid subscription, loses that
+    coverage to a back-dated cancellation: not charged, and listed for a person to decide."""
+    applied(
+        sqlite_clients,
+        {"command": "RegisterPersonalConfiguration", "client_id": "globex", "configuration_id": "PC-1",
+         "at": "2025-03-01T00:00"},
+        {**ticket("T-PC", "globex"), "category": "personal_config"},
+        {**log("T-PC", "E-1", "2025-03-10T11:00", 90), "activity": "personal_config"},
+        {"command": "CancelPriority", "client_id": "globex", "subscription_id": "S-1", "at": "2025-03-05T00:00"},
+    )
+    status, _ = month_end(sqlite_clients, tmp_path, "march.csv")
+    assert status == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("2025-03: 3 invoices")
+    assert out[1] == "needs a decision (R-PTP-3): 1 lines, shown but not charged"
+    assert out[2] == "  globex 2025-03 (issued): 1 lines, 90 min worked"
+    assert "T-PC" in out[3] and len(out) == 4
 
 
 # --- the dispute report ---------------------------------------------------------------------
@@ -253,3 +288,286 @@ def test_month_end_csv_after_a_long_story_lists_every_line_with_its_adjustments_
              for d in documents for line in d["lines"]]
     assert sorted((r["client_id"], r["key"], r["kind"], r["amount"], r["adjusts_period"]) for r in rows) == sorted(lines)
     assert "adjustment" in {r["kind"] for r in rows}  # beta's voided February entry lands on May
+
+
+# --- failing like the CLI: one line, exit 1, never a traceback; outputs checked first ----------
+
+PYTHON = Path(sys.executable)
+SOME_CLIENT = ["acme"]  # dispute_report's positional argument
+
+
+def start_script(name: str, *argv: str, cwd: Path) -> subprocess.Popen:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORT_LEDGER_")}
+    return subprocess.Popen([str(PYTHON), str(SCRIPTS / f"{name}.py"), *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=environment, cwd=cwd)
+
+
+def finished(process: subprocess.Popen, timeout: float = 60) -> subprocess.CompletedProcess:
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    finally:
+        process.kill()
+        process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def run_script(name: str, *argv: str, cwd: Path) -> subprocess.CompletedProcess:
+    return finished(start_script(name, *argv, cwd=cwd))
+
+
+def one_error_line(done: subprocess.CompletedProcess, status: int = 1) -> str:
+    """The one line a failed run printed on stderr (checked: its status, no traceback)."""
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == status, (done.returncode, done.stderr)
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: " if status == 1 else "interrupted ("), lines[0]
+    return lines[0]
+
+
+def issued_invoices(url: str, cwd: Path) -> list[dict]:
+    """What `support-ledger register --json` lists as issued."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORT_LEDGER_")}
+    done = subprocess.run([str(PYTHON.with_name("support-ledger")), "register", "--json", "--db", url],
+                          capture_output=True, text=True, env=environment, cwd=cwd, timeout=60, check=True)
+    return json.loads(done.stdout)["invoices"]
+
+
+def month_end_args(url: str, *more: str) -> list[str]:
+    return ["--period", "2025-03", "--at", "2025-04-01T09:00", "--db", url, *more]
+
+
+@pytest.fixture
+def sqlite_clients(tmp_path):
+    """The clients of `clients`, on SQLite only: for what is not about the store."""
+    with SupportLedger(f"sqlite:///{tmp_path / 'clients.db'}") as ledger:
+        yield with_clients(ledger)
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path):
+    """A folder this process may not create a file in: a read-only one, or, for root (whom
+    permissions do not stop), a kernel file system that refuses new files."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir(mode=0o500)
+        yield folder
+        folder.chmod(0o700)
+        return
+    folder = Path("/sys")
+    try:
+        os.close(os.open(folder / "support-ledger-probe.csv", os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError:
+        yield folder
+        return
+    pytest.skip("no folder here refuses a new file to root")
+
+
+def bad_outputs(tmp_path: Path, unwritable: Path) -> dict[str, Path]:
+    (tmp_path / "a-folder").mkdir(exist_ok=True)
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    return {"missing folder": tmp_path / "no-such-folder" / "out.csv",
+            "a folder": tmp_path / "a-folder",
+            "inside a file": tmp_path / "a-file" / "out.csv",
+            "unwritable folder": unwritable / "out.csv"}
+
+
+def test_month_end_checks_its_csv_path_before_issuing_anything(clients, tmp_path, unwritable_folder):
+    for case, path in bad_outputs(tmp_path, unwritable_folder).items():
+        done = run_script("month_end", *month_end_args(clients.url, "--csv", str(path)), cwd=tmp_path)
+        line = one_error_line(done)
+        assert "--csv" in line and str(path) in line, (case, line)
+        assert issued_invoices(clients.url, tmp_path) == [], case
+        assert not path.is_file(), case
+
+
+def test_month_end_without_csv_checks_the_default_path_before_issuing_anything(sqlite_clients, tmp_path):
+    (tmp_path / "invoices-2025-03.csv").mkdir()  # the default path is taken by a folder
+    line = one_error_line(run_script("month_end", *month_end_args(sqlite_clients.url), cwd=tmp_path))
+    assert "--csv" in line and "invoices-2025-03.csv" in line
+    assert issued_invoices(sqlite_clients.url, tmp_path) == []
+
+
+def test_month_end_writes_the_csv_after_a_successful_check_and_leaves_no_probe(sqlite_clients, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    done = run_script("month_end", *month_end_args(sqlite_clients.url, "--csv", str(out / "march.csv")),
+                      cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert [p.name for p in out.iterdir()] == ["march.csv"]
+    assert len(issued_invoices(sqlite_clients.url, tmp_path)) == 3
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a file whose writes fail)")
+def test_month_end_says_the_invoices_are_issued_when_the_csv_cannot_be_written_after(sqlite_clients, tmp_path):
+    line = one_error_line(run_script("month_end", *month_end_args(sqlite_clients.url, "--csv", "/dev/full"),
+                                     cwd=tmp_path))
+    assert "--csv" in line and "/dev/full" in line and "issued" in line
+    assert len(issued_invoices(sqlite_clients.url, tmp_path)) == 3  # a re-run issues nothing new, writes the CSV
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["--period", "2025-13"], "--period"),
+    (["--period", "9999-12"], "--period"),
+    (["--period", "0000-01"], "--period"),
+    (["--period", ""], "--period"),
+    (["--period", "2025-03", "--at", "yesterday"], "--at"),
+    (["--period", "2025-03", "--at", "0001-01-01T00:00"], "--at"),
+])
+def test_month_end_names_a_bad_option_in_one_line(sqlite_clients, tmp_path, argv, option):
+    done = run_script("month_end", *argv, "--db", sqlite_clients.url, "--csv", str(tmp_path / "x.csv"),
+                      cwd=tmp_path)
+    assert option in one_error_line(done)
+    assert issued_invoices(sqlite_clients.url, tmp_path) == []
+
+
+def stores_that_cannot_be_used(tmp_path: Path) -> list[str]:
+    from tests.conftest import PG_URL
+
+    server = PG_URL.split("?")[0].rsplit("/", 1)[0]
+    return ["bogus://nowhere",
+            "sqlite://",
+            f"sqlite:///{tmp_path / 'no-such-folder' / 'ledger.db'}",
+            "postgresql://postgres@127.0.0.1:1/test",  # nothing listens on port 1
+            "postgresql://postgres@127.0.0.1:99999/test",
+            f"{server}/no_such_database_here",  # whether that server is up or not: one line
+            server.replace("postgres@", "no_such_role_here@", 1) + "/test"]
+
+
+@pytest.mark.parametrize("name, argv", [("month_end", ["--period", "2025-03"]),
+                                        ("dispute_report", [*SOME_CLIENT, "--period", "2025-03"])])
+def test_a_script_names_a_store_it_cannot_use_in_one_line(tmp_path, name, argv):
+    urls = stores_that_cannot_be_used(tmp_path)
+    running = [start_script(name, *argv, "--db", url, cwd=tmp_path) for url in urls]  # together: some wait
+    for url, process in zip(urls, running):
+        assert "--db" in one_error_line(finished(process)), url
+    assert list(tmp_path.iterdir()) == []  # no store and no CSV was created
+
+
+def read_only(url: str) -> str:
+    """The same SQLite store, opened read-only by SQLite itself (what a mode 444 file is to a user)."""
+    return f"sqlite:///file:{url.removeprefix('sqlite:///')}?mode=ro"
+
+
+def test_month_end_on_a_read_only_store_fails_in_one_line_and_issues_nothing(sqlite_clients, tmp_path):
+    done = run_script("month_end", *month_end_args(read_only(sqlite_clients.url), "--csv", str(tmp_path / "x.csv")),
+                      cwd=tmp_path)
+    assert "--db" in one_error_line(done)
+    assert issued_invoices(sqlite_clients.url, tmp_path) == []
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_dispute_report_on_a_read_only_store_answers_or_fails_in_one_line(sqlite_clients, tmp_path):
+    copy = tmp_path / "copy.db"  # a store no process has open, as a copy on a read-only medium is
+    with sqlite3.connect(sqlite_clients.url.removeprefix("sqlite:///")) as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    for url in (read_only(sqlite_clients.url), read_only(f"sqlite:///{copy}")):
+        done = run_script("dispute_report", "acme", "--period", "2025-03", "--db", url, cwd=tmp_path)
+        if done.returncode == 0:  # a read needs no write
+            assert "Total **6000.00**" in done.stdout and "Traceback" not in done.stderr, url
+        else:
+            assert "--db" in one_error_line(done), url
+
+
+def test_dispute_report_checks_its_out_path_before_opening_the_store(sqlite_clients, tmp_path, unwritable_folder):
+    for case, path in bad_outputs(tmp_path, unwritable_folder).items():
+        done = run_script("dispute_report", "acme", "--period", "2025-03", "--out", str(path),
+                          "--db", f"sqlite:///{tmp_path / 'never-created.db'}", cwd=tmp_path)
+        line = one_error_line(done)
+        assert "--out" in line and str(path) in line, (case, line)
+        assert not (tmp_path / "never-created.db").exists(), case
+        assert not path.is_file(), case
+
+
+@pytest.mark.parametrize("period", ["2025-13", "9999-12", "0000-01", "", "2025-3"])
+def test_dispute_report_names_a_bad_period_in_one_line(sqlite_clients, tmp_path, period):
+    done = run_script("dispute_report", "acme", "--period", period, "--db", sqlite_clients.url, cwd=tmp_path)
+    assert "--period" in one_error_line(done)
+
+
+def test_dispute_report_names_an_unknown_client_in_one_line(sqlite_clients, tmp_path):
+    done = run_script("dispute_report", "nobody", "--period", "2025-03", "--db", sqlite_clients.url, cwd=tmp_path)
+    line = one_error_line(done)
+    assert "client_id" in line and "nobody" in line
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("name", ["month_end", "dispute_report"])
+def test_a_script_interrupted_says_so_in_one_line_and_exits_130(sqlite_clients, tmp_path, monkeypatch, capsys, name):
+    """Ctrl-C anywhere in the run (here: while opening the store) ends in one line, 130."""
+    module = script(name)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "SupportLedger", interrupted)
+    argv = ["--period", "2025-03", "--db", sqlite_clients.url]
+    if name == "month_end":
+        argv += ["--csv", str(tmp_path / "x.csv")]
+    else:
+        argv = ["acme", *argv]
+    try:
+        status = module.main(argv)
+    except KeyboardInterrupt:
+        pytest.fail("the interrupt escaped the script's main")
+    assert status == 130
+    err = capsys.readouterr().err
+    assert err == "interrupted (SIGINT)\n", err
+
+
+WAITING_ON_SCHEMA = """SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                       JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT l.granted AND n.nspname = %s"""
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("name, argv, status", [
+    ("month_end", ["--period", "2025-03", "--at", "2025-04-01T09:00", "--csv", "x.csv"], 130),
+    ("dispute_report", ["acme", "--period", "2025-03"], 130),
+    ("month_end", ["--period", "2025-03", "--at", "2025-04-01T09:00", "--csv", "x.csv"], 143),
+])
+def test_a_script_stopped_by_a_signal_while_it_waits_on_the_store_says_so_in_one_line(tmp_path, name, argv, status):
+    """A real Ctrl-C (SIGINT, 130) or SIGTERM (143) reaching a script that waits for a lock on
+    PostgreSQL: one line, that status, and nothing issued."""
+    import psycopg
+
+    from tests.conftest import PG_URL, postgres_schema_url
+
+    with postgres_schema_url() as url:
+        with SupportLedger(url) as ledger:
+            with_clients(ledger)
+        schema = url.rsplit("schema=", 1)[1]
+        with psycopg.connect(PG_URL) as holder, psycopg.connect(PG_URL, autocommit=True) as watcher:
+            holder.execute(f'LOCK TABLE "{schema}".supportledger_events IN ACCESS EXCLUSIVE MODE')
+            process = start_script(name, *argv, "--db", url, cwd=tmp_path)
+            deadline = time.monotonic() + 30
+            while not watcher.execute(WAITING_ON_SCHEMA, [schema]).fetchone()[0]:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail(f"the script never waited for the lock: {finished(process)}")
+                time.sleep(0.05)
+            process.send_signal(signal.SIGINT if status == 130 else signal.SIGTERM)
+            done = finished(process, timeout=30)
+            holder.rollback()
+        assert one_error_line(done, status=status) == f"interrupted ({signal.Signals(status - 128).name})"
+        assert issued_invoices(url, tmp_path) == []
+        assert not (tmp_path / "x.csv").exists()
+
+
+def test_month_end_stopped_after_issuing_says_how_many_it_issued(sqlite_clients, tmp_path, monkeypatch, capsys):
+    """Each invoice is issued whole (its own command); a run stopped after issuing some says
+    how many, so the operator knows a re-run issues the rest and writes the CSV."""
+    module = script("month_end")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "invoices_for_period", interrupted)  # after the issuing loop
+    argv = month_end_args(sqlite_clients.url, "--csv", str(tmp_path / "x.csv"))
+    assert module.main(argv) == 130
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == ("interrupted (SIGINT); 3 invoices of 2025-03 were issued before it stopped; "
+                    "a re-run issues the rest and writes the CSV")
+    assert not (tmp_path / "x.csv").exists()
+    monkeypatch.undo()
+    done = run_script("month_end", *argv, cwd=tmp_path)
+    assert done.returncode == 0 and "3 already issued" in done.stdout and (tmp_path / "x.csv").is_file()
