@@ -5,6 +5,10 @@
 Sections: the invoice as issued (if it was), the period as known now, the differences with
 the events recorded after the issue that caused them, every line explained, and the event
 timeline of the client and of the catalog facts the lines cite.
+
+A mistake or a fault ends as in the CLI (`commands.failures`): one line on stderr naming the
+option or the cause, exit status 1 (130 for Ctrl-C), never a traceback; `--out` is checked
+before the store is opened.
 """
 
 from __future__ import annotations
@@ -13,12 +17,11 @@ import argparse
 import os
 import sys
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
+from commands.failures import UserError, option_value, report_failures, writable_output
 from ledger.application import DEFAULT_DB_URL, SupportLedger
-from ledger.errors import LedgerError
-from ledger.timeutil import in_moscow, utc_now
+from ledger.timeutil import in_moscow, period_bounds, utc_now
 from projections.history import event_document
 from projections.invoice import invoice_of, money, period_as_known
 from projections.knowledge import client_known_at
@@ -103,25 +106,34 @@ def report(ledger: SupportLedger, client_id: str, period: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("client_id")
-    parser.add_argument("--period", required=True)
-    parser.add_argument("--out", type=Path, help="write the Markdown here (default: standard output)")
-    parser.add_argument("--db", default=os.environ.get("SUPPORT_LEDGER_DB", DEFAULT_DB_URL))
-    args = parser.parse_args(argv)
-    try:
-        with SupportLedger(args.db) as ledger:
-            text = report(ledger, args.client_id, args.period)
-    except (LedgerError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
-        print(f"wrote {args.out}", file=sys.stderr)
-    else:
+    parser.add_argument("--period", required=True, help="YYYY-MM")
+    parser.add_argument("--out", help="write the Markdown here (default: standard output)")
+    parser.add_argument("--db", default=os.environ.get("SUPPORT_LEDGER_DB") or DEFAULT_DB_URL)
+    return parser
+
+
+def dispute_report(args: argparse.Namespace) -> int:
+    option_value("--period", period_bounds, args.period)
+    out = None if args.out is None else writable_output("--out", args.out)
+    with SupportLedger(args.db) as ledger:
+        text = report(ledger, args.client_id, args.period)
+    if out is None:
         sys.stdout.write(text)
+        return 0
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as error:  # writable when checked; no longer, or the disk is full
+        raise UserError(f"--out: cannot write {out}: {error.strerror or error}") from None
+    print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return report_failures(lambda: dispute_report(args))
 
 
 if __name__ == "__main__":
