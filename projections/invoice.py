@@ -114,7 +114,6 @@ class EventIndex:
             elif isinstance(item.event, VersionReleased):
                 self.releases[item.event.product, item.event.version] = item
 
-
     def coverage_bearing(self, start: datetime, end: datetime) -> list[RecordedEvent]:
         """The coverage facts that can bear on [start, end): paid subscriptions and pilots
         by their own intervals; the licence facts where some key's free month would touch it."""
