@@ -572,3 +572,41 @@ def test_a_sqlite_ledger_loads_no_postgresql_driver(tmp_path):
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[1]).stdout.strip()
     assert loaded == "[]"
+
+
+def test_environment_for_refuses_unknown_url_parameters_naming_them():
+    assert environment_for("sqlite:///ledger.db?mode=ro")["SQLITE_DBNAME"] == "ledger.db"
+    for url, named in (("sqlite:///ledger.db?schema=x", "schema"), ("postgresql://u@h/db?schem=x", "schem")):
+        with pytest.raises(InvalidCommandError, match=f"^--db: unknown URL parameter '{named}'"):
+            environment_for(url)
+
+
+@pytest.mark.parametrize("variable", ["SUPPORTLEDGER_CREATE_TABLE", "CREATE_TABLE"])
+def test_the_environment_cannot_make_a_read_only_ledger_create_its_tables(db_url, monkeypatch, variable):
+    """The library reads its settings from the environment, a prefixed variable first: the
+    ledger's own settings are given under both names."""
+    with SupportLedger(db_url) as ledger:
+        applied(ledger, EVERY_COMMAND[3])
+    with SupportLedger(db_url, read_only=True) as reader:
+        assert reader.env.get("CREATE_TABLE") == "n"
+    monkeypatch.setenv(variable, "y")
+    monkeypatch.setenv("SUPPORTLEDGER_POSTGRES_ENABLE_DB_FUNCTIONS", "y")
+    with SupportLedger(db_url, read_only=True) as reader:
+        assert reader.env.get("CREATE_TABLE") == "n"
+        if not db_url.startswith("sqlite:"):  # a setting of the PostgreSQL store only
+            assert reader.env.get("POSTGRES_ENABLE_DB_FUNCTIONS") == "n"
+        assert event_types(reader, EVERY_COMMAND[3]["client_id"])
+
+
+def test_a_read_only_sqlite_ledger_loads_no_postgresql_driver_either(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "l.db"
+    SupportLedger(f"sqlite:///{path}").close()
+    code = ("import sys; from ledger.application import SupportLedger; "
+            f"SupportLedger('sqlite:///{path}', read_only=True).close(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in {'psycopg', 'psycopg_pool'}))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    assert loaded == "[]"
