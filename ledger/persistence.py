@@ -43,7 +43,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 
 from eventsourcing.persistence import (
     OperationalError,
@@ -62,10 +61,11 @@ from eventsourcing.sqlite import (
 )
 from eventsourcing.utils import get_topic
 
-from ledger.errors import DamagedRecordError, InvalidCommandError
+from ledger.errors import DamagedRecordError
 from ledger.events import REGISTERED_MARK, STREAM_MARK, event_id
 from ledger.store import append_only
 from ledger.store.mapper import IndexedStoredEvent, LedgerMapper, LedgerTranscoder
+from ledger.store.urls import parse_url
 from ledger.store.chain import ChainedEvent, CommitRow, Contents, Head, Link, build, contents, next_link, utc_text
 
 COMMITS_TABLE = "ledger_commits"
@@ -805,60 +805,44 @@ class LedgerSQLiteRecorder(RecordTimeIndex, CheckpointingSQLiteRecorder, Execute
 
 
 def environment_for(url: str) -> dict[str, str]:
-    """The eventsourcing settings for a CONTRACT.md database URL.
-
-    `sqlite:///PATH` is the embedded store; `postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME`
-    the production store (trust auth needs no password). An optional `?schema=NAME` keeps
-    the ledger's tables in that PostgreSQL schema (it must exist).
+    """The eventsourcing settings for a CONTRACT.md database URL (`ledger.store.urls`):
+    `sqlite:///PATH` is the embedded store, `postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME`
+    the production store (trust auth needs no password), `?schema=NAME` its schema (which
+    must exist). How a store is opened for reading only is `ledger.store.access`'s part.
     """
+    store = parse_url(url)
     common = {
         "MAPPER_TOPIC": get_topic(LedgerMapper),
         "TRANSCODER_TOPIC": get_topic(LedgerTranscoder),
         "ORIGINATOR_ID_TYPE": "text",
     }
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///") :]
-        if not path:
-            raise InvalidCommandError("sqlite URL needs a path: sqlite:///PATH", field="--db")
+    if store.sqlite:
         return {
             **common,
             "PERSISTENCE_MODULE": get_topic(LedgerSQLiteFactory),
-            "SQLITE_DBNAME": path,
+            "SQLITE_DBNAME": store.path,
             "SQLITE_LOCK_TIMEOUT": "30",
             "APPLICATION_RECORDER_TOPIC": get_topic(LedgerSQLiteRecorder),
         }
-    if url.startswith(("postgresql://", "postgres://")):
-        parts = urlparse(url)
-        dbname = parts.path.lstrip("/")
-        try:
-            port = parts.port or 5432
-        except ValueError:
-            raise InvalidCommandError(f"{url!r} has no valid port number", field="--db") from None
-        if not (parts.hostname and dbname):
-            raise InvalidCommandError(
-                "PostgreSQL URL must be postgresql://USER@HOST:PORT/DBNAME", field="--db"
-            )
-        schema = parse_qs(parts.query).get("schema", [""])[0]
-        return {
-            **common,
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": dbname,
-            "POSTGRES_HOST": parts.hostname,
-            "POSTGRES_PORT": str(port),
-            "POSTGRES_USER": unquote(parts.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            "POSTGRES_SCHEMA": schema,
-            "POSTGRES_CONNECT_TIMEOUT": "5",
-            # The library's insert function would bypass the recorder that writes the
-            # record-time index and the chain: the ledger always inserts through its own.
-            "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
-            # The library ends a session idle in a transaction after 5 s. A read transaction
-            # (`RecordTimeIndex.reading`) may decode a long history between statements.
-            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
-            # By topic, so that a SQLite ledger never imports the PostgreSQL driver.
-            "APPLICATION_RECORDER_TOPIC": "ledger.store.postgres:LedgerPostgresRecorder",
-        }
-    raise InvalidCommandError(
-        f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME",
-        field="--db",
-    )
+    return {
+        **common,
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": store.dbname,
+        "POSTGRES_HOST": store.host,
+        "POSTGRES_PORT": str(store.port),
+        "POSTGRES_USER": store.user,
+        "POSTGRES_PASSWORD": store.password,
+        "POSTGRES_SCHEMA": store.schema,
+        # How long the library's pool waits for a connection. Opening the store first
+        # connects once directly (`ledger.store.postgres.probe`), so that a server that
+        # cannot be reached is named at once instead of after this wait.
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        # The library's insert function would bypass the recorder that writes the
+        # record-time index and the chain: the ledger always inserts through its own.
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+        # The library ends a session idle in a transaction after 5 s. A read transaction
+        # (`RecordTimeIndex.reading`) may decode a long history between statements.
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "60",
+        # By topic, so that a SQLite ledger never imports the PostgreSQL driver.
+        "APPLICATION_RECORDER_TOPIC": "ledger.store.postgres:LedgerPostgresRecorder",
+    }
