@@ -214,14 +214,19 @@ def actor(args: argparse.Namespace) -> str:
 
 
 @contextmanager
-def open_ledger(args: argparse.Namespace) -> Iterator[SupportLedger]:
+def open_ledger(args: argparse.Namespace, *, read_only: bool = False) -> Iterator[SupportLedger]:
+    """The ledger at --db: for writing (created where missing), or `read_only` for a query,
+    which never creates or writes a store (a missing one is "no ledger at PATH")."""
     url = database_url(args)
     try:
-        ledger = SupportLedger(url)
+        ledger = SupportLedger(url, read_only=read_only)
     except LedgerError:
         raise
-    except Exception as error:  # the store could not be opened: say which and why
-        raise UserError(f"--db: cannot open {url}: {_first_line(error)}") from None
+    except Exception as error:  # the store could not be opened: say which and why, never a password
+        from ledger.store.urls import redact
+
+        store = redact(url)
+        raise UserError(f"--db: cannot open {store}: {_first_line(error).replace(url, store)}") from None
     try:
         yield ledger
     finally:
@@ -299,47 +304,47 @@ def run_schema(args: argparse.Namespace) -> int:
 
 
 def run_history(args: argparse.Namespace) -> int:
-    with open_ledger(args) as ledger:
+    with open_ledger(args, read_only=True) as ledger:
         document = client_history(ledger, args.client_id, known_at(args))
     return _print(args, document, render.history)
 
 
 def run_entitlements(args: argparse.Namespace) -> int:
-    with open_ledger(args) as ledger:
+    with open_ledger(args, read_only=True) as ledger:
         document = entitlements(ledger, args.client_id, args.at, known_at(args))
     return _print(args, document, render.entitlements)
 
 
 def run_hours(args: argparse.Namespace) -> int:
-    with open_ledger(args) as ledger:
+    with open_ledger(args, read_only=True) as ledger:
         document = hours(ledger, args.from_date, args.to_date, known_at(args))
     return _print(args, document, render.hours)
 
 
 def run_invoice(args: argparse.Namespace) -> int:
     period = _period_argument(args.period)
-    with open_ledger(args) as ledger:
+    with open_ledger(args, read_only=True) as ledger:
         document = invoice(ledger, args.client_id, period, known_at(args))
     return _print(args, document, render.invoice)
 
 
 def run_explain(args: argparse.Namespace) -> int:
     period = _period_argument(args.period)
-    with open_ledger(args) as ledger:
+    with open_ledger(args, read_only=True) as ledger:
         document = explain(ledger, args.client_id, period, known_at(args))
     return _print(args, document, render.explanation)
 
 
 def run_diff(args: argparse.Namespace) -> int:
     period = _period_argument(args.period)
-    with open_ledger(args) as ledger:
+    with open_ledger(args, read_only=True) as ledger:
         document = diff(ledger, args.client_id, period, args.from_known_at, args.to_known_at or utc_now())
     return _print(args, document, render.difference)
 
 
 def run_register(args: argparse.Namespace) -> int:
     period = None if args.period is None else _period_argument(args.period)
-    with open_ledger(args) as ledger:
+    with open_ledger(args, read_only=True) as ledger:
         document = register_document(ledger, known_at(args), period=period, client_id=args.client_id)
     return _print(args, document, render.register)
 
@@ -363,13 +368,13 @@ def _period_argument(text: str) -> str:
 
 
 def run_sla(args: argparse.Namespace) -> int:
-    with open_ledger(args) as ledger:
+    with open_ledger(args, read_only=True) as ledger:
         document = sla(ledger, args.ticket_id, known_at(args))
     return _print(args, document, render.sla)
 
 
 def run_head(args: argparse.Namespace) -> int:
-    with open_ledger(args) as ledger:
+    with open_ledger(args, read_only=True) as ledger:
         document = ledger.head().document()
     return _print(args, document, render.head)
 
@@ -381,7 +386,7 @@ def run_verify(args: argparse.Namespace) -> int:
     expect = None if args.expect is None else args.expect.strip().lower()
     if expect is not None and not HASH.fullmatch(expect):
         raise UserError(f"--expect: {args.expect!r} is not a head's hash (64 hexadecimal digits, as `head` prints)")
-    with open_ledger(args) as ledger:
+    with open_ledger(args, read_only=True) as ledger:
         verdict = ledger.verify(expect)
     _print(args, verdict.document(), render.verdict)
     return 0 if verdict.ok else BROKEN_RECORD

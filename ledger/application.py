@@ -15,12 +15,14 @@ from typing import Any, TypeVar
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.utils import Environment
 
 from ledger.aggregates import Catalog, Client, CommandReceipt, Invoice, Subscription, Ticket
 from ledger.aggregates.base import LedgerAggregate, replay, stream_break
-from ledger.errors import DamagedRecordError, NotFoundError
+from ledger.errors import DamagedRecordError, LedgerError, NotFoundError
 from ledger.events import LedgerEvent
-from ledger.persistence import IndexQuery, IndexRow, MarkRow, environment_for
+from ledger.persistence import IndexQuery, IndexRow, MarkRow
+from ledger.store.access import settings_for
 from ledger.store.chain import Head, ReadHere, Verdict, verify
 from ledger.store.payloads import ReadElsewhere
 from ledger.timeutil import in_moscow
@@ -28,6 +30,13 @@ from ledger.timeutil import in_moscow
 DEFAULT_DB_URL = "sqlite:///support-ledger.db"
 
 A = TypeVar("A", bound=LedgerAggregate)
+
+
+class ReadOnlyLedgerError(LedgerError):
+    """A save asked of a ledger opened for reading only."""
+
+    def __init__(self) -> None:
+        super().__init__("the ledger was opened read-only: it answers queries, it cannot record", field="--db")
 
 
 class ConcurrentWriteError(Exception):
@@ -94,16 +103,32 @@ STATISTICS_AFTER = 10_000  # events saved before planner statistics are first re
 class SupportLedger(AggregateAccess, Application[str]):
     name = "SupportLedger"
 
-    def __init__(self, url: str = DEFAULT_DB_URL, env: dict[str, str] | None = None):
-        self.url = url
-        super().__init__(env={**environment_for(url), **(env or {})})
-        self.recorder.adopt_per_event_index(self.mapper)  # type: ignore[attr-defined]
+    def __init__(self, url: str = DEFAULT_DB_URL, env: dict[str, str] | None = None, *, read_only: bool = False):
+        """The ledger in the store at `url`. For writing (the default) the store, its tables
+        and triggers are created where missing and an older store is upgraded. `read_only`:
+        the store must be there, nothing is created or written, and a read-only store will
+        do (`ledger.store.access`) — every query of the CLI opens the ledger so."""
+        self.url, self.read_only = url, read_only
+        super().__init__(env={**settings_for(url, read_only=read_only, application=self.name), **(env or {})})
+        if read_only:
+            self.recorder.open_read_only()  # type: ignore[attr-defined]
+        else:
+            self.recorder.adopt_per_event_index(self.mapper)  # type: ignore[attr-defined]
         self._saved = 0  # events this process has saved
         self._statistics_at = STATISTICS_AFTER  # refresh the planner's statistics there
         # The catalog's recorded events and its folds by how many of them were known
         # (projections.knowledge.catalog_known_at keeps them; the catalog seldom changes).
         self.catalog_events: list[RecordedEvent] = []
         self.catalog_folds: dict[int, Any] = {}
+
+    def construct_env(self, name: str, env: dict[str, str] | None = None) -> Environment:  # type: ignore[override]
+        """The library's settings: the process environment, then the ledger's own. The library
+        reads a `SUPPORTLEDGER_`-prefixed variable before the plain one, so each of the
+        ledger's settings is given under both names: none can be overridden from outside
+        (e.g. `CREATE_TABLE` of a read-only ledger, or the library's insert function)."""
+        pinned = dict(env or {})
+        pinned.update({f"{name.upper()}_{key}": value for key, value in (env or {}).items()})
+        return super().construct_env(name, pinned)
 
     # --- getting aggregates ---------------------------------------------------------------
 
@@ -124,6 +149,8 @@ class SupportLedger(AggregateAccess, Application[str]):
 
     def save_atomically(self, *items: Any) -> None:
         """Save aggregates (or their events, in the order given) in one transaction, or none."""
+        if self.read_only:
+            raise ReadOnlyLedgerError
         events: list[Any] = []
         for item in items:  # cheaper than the library's runtime protocol checks in save()
             if isinstance(item, LedgerAggregate):

@@ -20,7 +20,8 @@ What here goes beyond the eventsourcing library's defaults:
   `ledger.store.chain`), and every table above refuses UPDATE and DELETE by trigger
   (`ledger.store.append_only`).
 - SQLite connections keep the statements they prepared (`LedgerSQLiteFactory`); the
-  library's keep one.
+  library's keep one. A ledger opened for reading only (`ledger.store.access`) has
+  connections that refuse writes (`open_read_only`).
 - Table creation: the PostgreSQL recorder (`ledger.store.postgres`, imported only for a
   PostgreSQL URL) runs no DDL when every table and trigger is there (its `create_table`),
   so that a writer role that owns nothing can open the store; the SQLite recorder waits
@@ -682,6 +683,8 @@ class StatementCachingSQLiteConnectionPool(SQLiteConnectionPool):
     checks the setting).
     """
 
+    read_only = False  # `LedgerSQLiteRecorder.open_read_only`: connections refuse writes
+
     def _create_connection(self) -> SQLiteConnection:
         try:
             connection = sqlite3.connect(
@@ -694,7 +697,9 @@ class StatementCachingSQLiteConnectionPool(SQLiteConnectionPool):
             )
         except (sqlite3.Error, TypeError) as error:
             raise InterfaceError(error) from error
-        if not self.is_sqlite_memory_mode and not self.is_journal_mode_wal:
+        if self.read_only:
+            connection.execute("PRAGMA query_only = ON")  # and the journal mode is left as it is
+        elif not self.is_sqlite_memory_mode and not self.is_journal_mode_wal:
             if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 connection.execute("PRAGMA journal_mode=WAL")
                 self.journal_mode_was_changed_to_wal = True
@@ -723,6 +728,11 @@ class LedgerSQLiteRecorder(RecordTimeIndex, CheckpointingSQLiteRecorder, Execute
         self.dialect = Dialect(events=self.events_table_name, commits=COMMITS_TABLE, marks=MARKS_TABLE,
                                chain=CHAIN_TABLE, param="?", position="rowid", sqlite=True)
         self.writer = os_user()
+
+    def open_read_only(self) -> None:
+        """Make every connection opened from now on refuse writes (before the first one:
+        the pool opens them as they are needed)."""
+        self.datastore.pool.read_only = True
 
     def construct_create_table_statements(self) -> list[str]:
         return [

@@ -10,13 +10,17 @@ once, also when two processes catch up at once or one stops midway — the reade
 commits second finds the position moved, adds nothing, and goes on from there.
 
 SQLite cannot push new events to a reader, so the register catches up by pulling — on
-both stores, before every query — a page of the log per transaction. A row keeps its
-event's position in the log, so "as known at K" is "position up to N(K)" (the record-time
-index's `position_at`), and an answer for a past K never changes.
+both stores, before every query of a ledger opened for writing — a page of the log per
+transaction. A ledger opened for reading only (every query of the CLI: a query never
+writes a store) catches up in memory instead: the table's rows as far as its position
+goes, if there is a table, then the same fold over the events recorded after it. A row
+keeps its event's position in the log, so "as known at K" is "position up to N(K)" (the
+record-time index's `position_at`), and an answer for a past K never changes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -88,14 +92,14 @@ class RegisterView(TrackingRecorder):
         """Create the tables once, with the position at 0: a store that has them is not
         written to (a query need not wait for the write lock); PostgreSQL's creators take
         turns under the ledger's own lock for creating tables."""
-        if self._exists():
+        if self.exists():
             return
         money, instant, position = ("TEXT", "TEXT", "INTEGER") if self.dialect.sqlite else ("numeric", "timestamptz", "bigint")
         p = self.dialect.param
         with self.datastore.transaction(commit=True) as cursor:
             if not self.dialect.sqlite:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CREATE_TABLES_LOCK])
-                if self._exists(cursor):  # another reader created them while this one waited
+                if self.exists(cursor):  # another reader created them while this one waited
                     return
             cursor.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (client_id text NOT NULL, period text NOT NULL, "
                            f"total {money} NOT NULL, issued_at {instant} NOT NULL, "
@@ -107,7 +111,7 @@ class RegisterView(TrackingRecorder):
             cursor.execute(f"INSERT INTO {self.tracking_table} VALUES ({p}, 0) ON CONFLICT DO NOTHING",
                            [self.application_name])
 
-    def _exists(self, cursor: Any = None) -> bool:
+    def exists(self, cursor: Any = None) -> bool:
         """Whether the tracking table (created last, with the rest) is there."""
         if self.dialect.sqlite:
             statement, name = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?", TRACKING_TABLE
@@ -224,11 +228,42 @@ def issued_invoices(ledger: SupportLedger, known_at: datetime, *, period: str | 
                     client_id: str | None = None) -> list[RegisterRow]:
     """The invoices issued as known at K (of one period or client, if given), in the order
     they were recorded. N(K) is read first: the register then catches up to the end of the
-    log as it is after that, which holds every event recorded at or before K."""
+    log as it is after that, which holds every event recorded at or before K — in its
+    table, or, for a ledger opened for reading only, in memory (`read_without_writing`)."""
     known = ledger.position_at(known_at)
+    if ledger.read_only:
+        return read_without_writing(ledger, known, period=period, client_id=client_id)
     register = IssuedInvoiceRegister(ledger)
     register.catch_up()
     return register.view.select(upto=known, period=period, client_id=client_id)
+
+
+def read_without_writing(ledger: SupportLedger, upto: int, *, period: str | None = None,
+                         client_id: str | None = None) -> list[RegisterRow]:
+    """The register's rows of events at positions up to `upto`, writing nothing: the
+    table's rows as far as its position goes (none without a table), then the fold of the
+    `InvoiceIssued` events recorded after that position. The table's rows up to its
+    position never change once there, so reading the position first and the rows then is
+    consistent without a snapshot."""
+    view = RegisterView(ledger)
+    position, rows = 0, []
+    if view.exists():
+        position = view.max_tracking_id(ledger.name) or 0
+        rows = view.select(upto=min(upto, position), period=period, client_id=client_id)
+    rows += [row for row in _folded(ledger, after=position, upto=upto)
+             if period in (None, row.period) and client_id in (None, row.client_id)]
+    return rows
+
+
+def _folded(ledger: SupportLedger, *, after: int, upto: int) -> Iterator[RegisterRow]:
+    """The register's fold over the events at positions after `after`, up to `upto`, a page at a time."""
+    recorder: Any = ledger.recorder
+    while after < upto:
+        page = recorder.select_notifications(after + 1, PAGE, stop=upto, topics=IssuedInvoiceRegister.topics)
+        yield from (row_of(ledger.mapper.to_domain_event(notification), notification.id) for notification in page)
+        if len(page) < PAGE:
+            return
+        after = page[-1].id
 
 
 def register_document(ledger: SupportLedger, known_at: datetime, *, period: str | None = None,

@@ -7,4 +7,6 @@ recorders' shared record-time index, the SQLite recorder and the database URLs).
 - `payloads`: `verify`'s helper process, decoding payloads while the chain is re-hashed.
 - `append_only`: the triggers with which the database itself refuses edits, and the
   PostgreSQL roles that keep a writer from removing them.
+- `urls`: the database URLs, checked, and shown without their password.
+- `access`: opening a store for writing or for reading only, and why it cannot be opened.
 """

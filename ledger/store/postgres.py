@@ -14,10 +14,12 @@ then, under the lock.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from psycopg import Cursor
@@ -39,7 +41,9 @@ from ledger.persistence import (
     _mark_rows,
 )
 from ledger.store import append_only
+from ledger.store.access import StoreAccessError, check_ledger_tables
 from ledger.store.chain import next_link, utc_text
+from ledger.store.urls import StoreUrl, scrub
 
 
 class ColumnArraysPostgresRecorder(PostgresAggregateRecorder):
@@ -209,6 +213,11 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder, Colum
         """A table of the ledger's store as its statements name it: in the store's schema."""
         return Identifier(self.datastore.schema, name).as_string(None)
 
+    def open_read_only(self) -> None:
+        """Make every connection this recorder opens from now on refuse writes (called
+        before the first one is opened: the pool opens lazily)."""
+        self.datastore.pool.kwargs["options"] = "-c default_transaction_read_only=on"
+
     def refresh_statistics(self) -> None:
         """ANALYZE the ledger's tables: after a bulk load the planner may misjudge them
         (autovacuum may be off or behind)."""
@@ -216,3 +225,80 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder, Colum
             for table in (COMMITS_TABLE, MARKS_TABLE, self.events_table_name):
                 curs.execute(SQL("ANALYZE {schema}.{table}").format(
                     schema=Identifier(self.datastore.schema), table=Identifier(table)))
+
+
+# --- opening: one direct connection first ------------------------------------------------------
+
+
+PROBE_TIMEOUT = 2  # seconds; libpq's least connect_timeout (per address a host name resolves to)
+
+
+def probe(store: StoreUrl, *, read_only: bool, events_table: str) -> None:
+    """Connect once, directly, before the library's pool does, so that a store that cannot
+    be reached is named at once: the pool retries in the background and reports only that
+    it waited (`connection_failure`). Then check what opening needs: the schema, and for
+    reading only, the ledger's tables (`ledger.store.access.check_ledger_tables`)."""
+    try:
+        connection = psycopg.connect(host=store.host, port=store.port, dbname=store.dbname, user=store.user,
+                                     password=store.password, connect_timeout=PROBE_TIMEOUT, autocommit=True)
+    except psycopg.Error as error:
+        raise StoreAccessError(f"cannot connect to {store.shown}: {connection_failure(error, store)}") from None
+    schema = store.schema or "public"
+    try:
+        with connection:
+            if connection.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]).fetchone() is None:
+                if read_only:
+                    raise StoreAccessError(f"no ledger at {store.shown}")
+                raise StoreAccessError(f'no schema "{schema}" in database "{store.dbname}" at {store.shown}: '
+                                       f"create it first (CREATE SCHEMA {schema})")
+            if read_only:
+                _check_tables(connection, schema, store, events_table)
+    except psycopg.Error as error:
+        raise StoreAccessError(f"cannot read {store.shown}: {scrub(_first_line(error), store)}") from None
+
+
+def _check_tables(connection: psycopg.Connection[Any], schema: str, store: StoreUrl, events_table: str) -> None:
+    tables = {name for (name,) in connection.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relkind IN ('r', 'p')", [schema])}
+    old_index_only = False
+    if {OLD_INDEX_TABLE, COMMITS_TABLE, events_table} <= tables:
+        def some(table: str) -> bool:
+            name = Identifier(schema, table).as_string(None)
+            return connection.execute(f"SELECT 1 FROM {name} LIMIT 1").fetchone() is not None
+
+        old_index_only = not some(COMMITS_TABLE) and some(events_table)
+    check_ledger_tables(tables, events_table, store.shown, old_index_only=old_index_only)
+
+
+def connection_failure(error: psycopg.Error, store: StoreUrl) -> str:
+    """Why a connection attempt failed, in a user's words: refused, unknown host, no such
+    database or role, authentication failed, no answer — else the server's own line. The
+    connection errors carry no SQLSTATE (libpq gives only its message), so it is read."""
+    text = str(error)
+    where = f"{store.host}:{store.port}"
+    if isinstance(error, psycopg.errors.ConnectionTimeout) or "timeout expired" in text:
+        return f"no answer from {where} within {PROBE_TIMEOUT} s"
+    if "failed to resolve host" in text or "could not translate host name" in text:
+        return f"unknown host {store.host!r} (the name does not resolve)"
+    if "Connection refused" in text:
+        return f"connection refused by {where} (is a PostgreSQL server listening there?)"
+    if found := re.search(r'database "(.*)" does not exist', text):
+        return f'database "{found[1]}" does not exist on {where}'
+    if found := re.search(r'role "(.*)" does not exist', text):
+        return f'role "{found[1]}" does not exist on {where}'
+    if "authentication failed" in text or "no password supplied" in text or "password" in text.lower():
+        return f'authentication failed for user "{store.user}" on {where}'
+    return scrub(_server_line(text), store)
+
+
+def _server_line(text: str) -> str:
+    """libpq's message without its preamble ("connection failed: connection to server at
+    … failed: FATAL:  …"): the server's own words."""
+    line = text.strip().splitlines()[0] if text.strip() else "connection failed"
+    return re.sub(r"^.*failed:\s*(FATAL:\s*)?", "", line) or line
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
