@@ -19,16 +19,16 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, BinaryIO
 
-from eventsourcing.persistence import PersistenceError
 
 from commands import render
+from commands.failures import UserError, first_line, report_failures
 from commands.bus import apply_lines, is_blank, numbered_lines
 from commands.parallel import default_workers
-from commands.models import command_schema
+from commands.models import command_schema, printable
 from ledger.application import DEFAULT_DB_URL, SupportLedger
-from ledger.errors import DamagedRecordError, InvalidCommandError, LedgerError
+from ledger.errors import InvalidCommandError, LedgerError
 from ledger.store.append_only import DEFAULT_AUDITOR, DEFAULT_WRITER
-from ledger.timeutil import parse_instant, parse_period, utc_now
+from ledger.timeutil import parse_date, parse_instant, parse_period, utc_now
 from projections.entitlements import entitlements
 from projections.explain import diff, explain
 from projections.history import client_history
@@ -37,32 +37,17 @@ from projections.register import REGISTER_TABLE, TRACKING_TABLE, RegisterView, r
 from projections.support_time import hours, sla
 
 
-class UserError(Exception):
-    """A mistake on the command line; printed as one line, exit status 1."""
-
-
 BROKEN_RECORD = 3  # exit status of `verify` when the record does not match its chain (CONTRACT.md)
-
-
 INTERRUPTED = 128  # + the signal's number: 130 for Ctrl-C (SIGINT), 143 for SIGTERM
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
+    """Run one subcommand; whatever goes wrong ends as `commands.failures` says: one line on
+    stderr and an exit status, never a traceback."""
+    def run() -> int:
+        args = build_parser().parse_args(argv)
         return args.run(args)
-    except (LedgerError, UserError, DamagedRecordError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except PersistenceError as error:  # e.g. the store is locked by another writer for too long
-        print(f"error: --db: {_first_line(error)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return INTERRUPTED + signal.SIGINT
-    except BrokenPipeError:
-        return 0
+    return report_failures(run)
 
 
 # --- the parser ---------------------------------------------------------------------------
@@ -91,12 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(run=run_schema)
 
     history = sub.add_parser("history", parents=[common], help="a client's events in record order")
-    history.add_argument("client_id")
+    history.add_argument("client_id", type=_identifier("CLIENT_ID"))
     _add_query_options(history)
     history.set_defaults(run=run_history)
 
     entitlements = sub.add_parser("entitlements", parents=[common], help="what a client is entitled to at an instant")
-    entitlements.add_argument("client_id")
+    entitlements.add_argument("client_id", type=_identifier("CLIENT_ID"))
     entitlements.add_argument("--at", type=_instant_argument("--at"), required=True, help="the valid time T")
     _add_query_options(entitlements)
     entitlements.set_defaults(run=run_entitlements)
@@ -108,19 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     hours.set_defaults(run=run_hours)
 
     invoice_parser = sub.add_parser("invoice", parents=[common], help="a client's invoice for a period")
-    invoice_parser.add_argument("client_id")
+    invoice_parser.add_argument("client_id", type=_identifier("CLIENT_ID"))
     invoice_parser.add_argument("--period", required=True, help="YYYY-MM")
     _add_query_options(invoice_parser)
     invoice_parser.set_defaults(run=run_invoice)
 
     explain_parser = sub.add_parser("explain", parents=[common], help="every invoice line with its events and rules")
-    explain_parser.add_argument("client_id")
+    explain_parser.add_argument("client_id", type=_identifier("CLIENT_ID"))
     explain_parser.add_argument("--period", required=True, help="YYYY-MM")
     _add_query_options(explain_parser)
     explain_parser.set_defaults(run=run_explain)
 
     diff_parser = sub.add_parser("diff", parents=[common], help="how an invoice changed between two knowledge times")
-    diff_parser.add_argument("client_id")
+    diff_parser.add_argument("client_id", type=_identifier("CLIENT_ID"))
     diff_parser.add_argument("--period", required=True, help="YYYY-MM")
     diff_parser.add_argument("--from-known-at", type=_instant_argument("--from-known-at"), required=True)
     diff_parser.add_argument("--to-known-at", type=_instant_argument("--to-known-at"), default=None,
@@ -130,12 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     register = sub.add_parser("register", parents=[common], help="the invoices issued, with their totals (I-9)")
     register.add_argument("--period", default=None, help="YYYY-MM (default: every period)")
-    register.add_argument("--client", dest="client_id", default=None, help="one client's invoices only")
+    register.add_argument("--client", dest="client_id", default=None, type=_identifier("--client"), help="one client's invoices only")
     _add_query_options(register)
     register.set_defaults(run=run_register)
 
     sla = sub.add_parser("sla", parents=[common], help="a ticket's SLA clocks in support minutes")
-    sla.add_argument("ticket_id")
+    sla.add_argument("ticket_id", type=_identifier("TICKET_ID"))
     _add_query_options(sla)
     sla.set_defaults(run=run_sla)
 
@@ -186,8 +171,8 @@ def _instant_argument(option: str) -> Callable[[str], datetime]:
     def parse(text: str) -> datetime:
         try:
             return parse_instant(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant") from None
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
     parse.__name__ = option
     return parse
 
@@ -195,9 +180,21 @@ def _instant_argument(option: str) -> Callable[[str], datetime]:
 def _date_argument(name: str) -> Callable[[str], date]:
     def parse(text: str) -> date:
         try:
-            return date.fromisoformat(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+            return parse_date(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    parse.__name__ = name
+    return parse
+
+
+def _identifier(name: str) -> Callable[[str], str]:
+    """A client or ticket id as a command names it: printable (a byte that is not UTF-8
+    arrives as a lone surrogate, which no store can hold)."""
+    def parse(text: str) -> str:
+        try:
+            return printable(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{ascii(text)} {error}") from None
     parse.__name__ = name
     return parse
 
@@ -226,7 +223,7 @@ def open_ledger(args: argparse.Namespace, *, read_only: bool = False) -> Iterato
         from ledger.store.urls import redact
 
         store = redact(url)
-        raise UserError(f"--db: cannot open {store}: {_first_line(error).replace(url, store)}") from None
+        raise UserError(f"--db: cannot open {store}: {first_line(error).replace(url, store)}") from None
     try:
         yield ledger
     finally:
@@ -424,11 +421,6 @@ def _print(args: argparse.Namespace, document: dict[str, Any], table: Callable[[
     else:
         table(document)
     return 0
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ import hashlib
 import json
 import re
 import unicodedata
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter
 
@@ -134,6 +134,10 @@ _NOT_CONTENT = {"command_id"}
 
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Whether the command's times may lie ahead of the record time: it schedules a change
+    # (a price list, a calendar day, a subscription, an engineer, a pilot). Every other
+    # command records a fact, which cannot be known before it happens (`future_fact`).
+    schedules: ClassVar[bool] = False
 
     command_id: Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(printable)] | None = None
 
@@ -154,6 +158,7 @@ class ReleaseVersion(Command):
 
 
 class PublishPriceList(Command):
+    schedules = True
     command: Literal["PublishPriceList"]
     effective_from: Day
     norm_hour: Money
@@ -161,6 +166,7 @@ class PublishPriceList(Command):
 
 
 class OverrideCalendarDay(Command):
+    schedules = True
     command: Literal["OverrideCalendarDay"]
     date: Day
     kind: CalendarDayKind
@@ -212,6 +218,7 @@ class RegisterPersonalConfiguration(Command):
 
 
 class StartPilot(Command):
+    schedules = True
     command: Literal["StartPilot"]
     client_id: Name
     pilot_id: Name
@@ -220,6 +227,7 @@ class StartPilot(Command):
 
 
 class EndPilot(Command):
+    schedules = True
     command: Literal["EndPilot"]
     client_id: Name
     pilot_id: Name
@@ -227,6 +235,7 @@ class EndPilot(Command):
 
 
 class AssignEngineer(Command):
+    schedules = True
     command: Literal["AssignEngineer"]
     client_id: Name
     engineer: Name
@@ -234,6 +243,7 @@ class AssignEngineer(Command):
 
 
 class SubscribePriority(Command):
+    schedules = True
     command: Literal["SubscribePriority"]
     client_id: Name
     subscription_id: Name
@@ -241,6 +251,7 @@ class SubscribePriority(Command):
 
 
 class CancelPriority(Command):
+    schedules = True
     command: Literal["CancelPriority"]
     client_id: Name
     subscription_id: Name
@@ -354,10 +365,39 @@ AnyCommand = Annotated[
     Field(discriminator="command"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(AnyCommand)
+def _is_time(annotation: Any) -> bool:
+    return annotation in (datetime, date) or any(_is_time(inner) for inner in get_args(annotation))
+
+
+_TIMES: dict[type[Command], tuple[str, ...]] = {
+    model: tuple(name for name, field in model.model_fields.items() if _is_time(field.annotation))
+    for model in AnyCommand.__origin__.__args__  # type: ignore[attr-defined]
+}
+SCHEDULING: tuple[str, ...] = tuple(
+    model.__name__ for model in AnyCommand.__origin__.__args__ if model.schedules)  # type: ignore[attr-defined]
 COMMAND_NAMES: tuple[str, ...] = tuple(
     model.model_fields["command"].annotation.__args__[0]  # type: ignore[union-attr]
     for model in AnyCommand.__origin__.__args__  # type: ignore[attr-defined]
 )
+
+
+FUTURE_TOLERANCE = timedelta(minutes=5)  # a writer's clock may run a little ahead of the store's
+
+
+def future_fact(command: Command, now: datetime) -> tuple[str, str] | None:
+    """(field, value) of a time the command gives that lies after `now` (beyond
+    FUTURE_TOLERANCE, or a day after today in Moscow), when the command records a fact; None
+    when there is none or the command schedules a change."""
+    if command.schedules:
+        return None
+    today = in_moscow(now).date()
+    for field in _TIMES[type(command)]:
+        value = getattr(command, field)
+        if isinstance(value, datetime) and value > now + FUTURE_TOLERANCE:
+            return field, value.isoformat()
+        if isinstance(value, date) and not isinstance(value, datetime) and value > today:
+            return field, value.isoformat()
+    return None
 
 
 def command_schema() -> dict[str, Any]:

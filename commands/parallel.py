@@ -28,7 +28,6 @@ invoice issued in the file was computed (its lines are the same: I-9, see README
 from __future__ import annotations
 
 import itertools
-import json
 import multiprocessing
 import os
 import pickle
@@ -206,7 +205,8 @@ class _Workers:
             [sys.executable, "-m", "commands.parallel", self.url, self.actor, str(index),
              str(batches_read), str(answers_write)],
             pass_fds=(batches_read, answers_write), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, env=env)
+            stdout=subprocess.DEVNULL, env=env,
+            process_group=0)  # out of the terminal's group: a Ctrl-C is the dealer's alone
 
     def __exit__(self, *exc_info: object) -> None:
         for outbox in self.outboxes:

@@ -362,6 +362,7 @@ def test_history_known_at_answers_from_what_was_recorded_then(capsys, tmp_path, 
 
 
 def test_history_of_an_unknown_client_is_one_error_line(capsys, db_url):
+    SupportLedger(db_url).close()  # a store, without the client
     code, out, err = run(capsys, "history", "nobody", "--db", db_url)
     assert code == 1 and out == ""
     line = one_error_line(err)

@@ -1,0 +1,153 @@
+"""The ledger under faults (issue 16), on both stores: many writers on one aggregate, an
+interrupted `apply`, and `kill -9` in the middle of one. Each runs the real command line in
+separate processes, as users and their scripts do."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.application import SupportLedger
+from tests.support import applied
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from bench_history import generate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+WRITERS, PER_WRITER = 8, 250
+
+SET_UP = [
+    {"command": "ReleaseVersion", "product": "Ledger", "version": "9.0", "released_on": "2024-06-01"},
+    {"command": "PublishPriceList", "effective_from": "2025-01-01", "norm_hour": "1500.00",
+     "priority_month": "30000.00"},
+    {"command": "RegisterClient", "client_id": "acme", "name": "Acme", "at": "2025-01-10T09:00"},
+    {"command": "IssueLicense", "client_id": "acme", "license_id": "L1", "product": "Ledger",
+     "issued_on": "2025-01-10"},
+    {"command": "HandOverLicenseKey", "client_id": "acme", "license_id": "L1", "at": "2025-01-15T10:00"},
+    {"command": "OpenTicket", "ticket_id": "T1", "client_id": "acme", "at": "2025-03-03T11:00",
+     "channel": "phone", "subject": "How to", "category": "question", "product": "Ledger", "version": "9.0"},
+]
+
+
+def cli(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "commands.cli", *args], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def write_lines(path: Path, commands: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(c) + "\n" for c in commands), encoding="utf-8")
+    return path
+
+
+def run_writers(db_url: str, files: list[Path]) -> list[list[dict[str, Any]]]:
+    """Apply each file from its own process, all at once; every process's results."""
+    processes = [cli("apply", str(path), "--workers", "1", "--db", db_url, "--actor", path.stem) for path in files]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+        assert "Traceback" not in err
+        results.append([json.loads(line) for line in out.splitlines()])
+    return results
+
+
+@pytest.mark.parametrize("aggregate", ["ticket", "client"])
+def test_eight_writers_on_one_aggregate_apply_every_command_once(db_url, tmp_path, aggregate):
+    """8 processes × 250 commands on one ticket (LogTime) or one client (a personal
+    configuration each): none is refused for contention, each is recorded once."""
+    with SupportLedger(db_url) as ledger:
+        applied(ledger, *SET_UP)
+
+    def command(writer: int, n: int) -> dict[str, Any]:
+        key = f"w{writer}-{n}"
+        if aggregate == "ticket":
+            return {"command": "LogTime", "command_id": key, "ticket_id": "T1", "entry_id": key,
+                    "engineer": f"e{writer}", "started_at": "2025-03-03T12:00", "minutes": 5,
+                    "activity": "consultation"}
+        return {"command": "RegisterPersonalConfiguration", "command_id": key, "client_id": "acme",
+                "configuration_id": key, "at": "2025-02-01T10:00"}
+
+    files = [write_lines(tmp_path / f"writer{w}.jsonl", [command(w, n) for n in range(PER_WRITER)])
+             for w in range(WRITERS)]
+    results = run_writers(db_url, files)
+    for result in results:
+        assert [r["status"] for r in result] == ["applied"] * PER_WRITER, [r for r in result if r["error"]][:3]
+    with SupportLedger(db_url) as ledger:
+        stream = "ticket/T1" if aggregate == "ticket" else "client/acme"
+        versions = [r.event.originator_version for r in ledger.recorded_events(stream=stream)]
+        assert versions == list(range(1, len(versions) + 1))
+        keys = [getattr(r.event, "entry_id" if aggregate == "ticket" else "configuration_id")
+                for r in ledger.recorded_events(stream=stream)
+                if r.type in ("TimeLogged", "PersonalConfigurationRegistered")]
+        assert sorted(keys) == sorted(f"w{w}-{n}" for w in range(WRITERS) for n in range(PER_WRITER))
+
+
+# --- an interrupted apply ---------------------------------------------------------------------
+
+
+def receipts(db_url: str) -> set[str]:
+    with SupportLedger(db_url) as ledger:
+        return {r.event.originator_id.removeprefix("command/") for r in ledger.recorded_events()
+                if r.type == "CommandAccepted"}
+
+
+def facts(db_url: str) -> list[tuple[Any, ...]]:
+    """What the store holds, but for record times and order across streams."""
+    with SupportLedger(db_url) as ledger:
+        return sorted((r.event.originator_id, r.event.originator_version, r.type) for r in ledger.recorded_events())
+
+
+@pytest.fixture(scope="module")
+def history_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    history = generate(30_000, seed=7)
+    path = tmp_path_factory.mktemp("history") / "history.jsonl"
+    path.write_text("\n".join(history.lines) + "\n", encoding="utf-8")
+    return path, history.lines
+
+
+@pytest.mark.parametrize(("signal_number", "workers"), [(signal.SIGINT, "2"), (signal.SIGTERM, "1")],
+                         ids=["ctrl-c-with-workers", "sigterm-in-one-process"])
+def test_an_interrupted_apply_reports_exactly_what_it_committed(db_url, history_file, signal_number, workers):
+    """Interrupted once outcomes flow: one line on stderr, exit 128 + the signal, and the
+    lines reported applied are exactly the commands whose receipts are in the store. Applying
+    the file again finishes it: the store then holds what one uninterrupted run records."""
+    path, lines = history_file
+    process = cli("apply", str(path), "--workers", workers, "--db", db_url, start_new_session=True)
+    assert process.stdout is not None
+    first = process.stdout.readline()  # outcomes are flowing: batches are being committed
+    assert json.loads(first)["status"] == "applied"
+    time.sleep(0.3)
+    # As a terminal's Ctrl-C does, the signal goes to the whole process group (the workers too).
+    os.killpg(process.pid, signal_number) if signal_number == signal.SIGINT else process.send_signal(signal_number)
+    out = process.stdout.read()  # after readline: communicate() would skip what it buffered
+    err = process.stderr.read() if process.stderr else ""
+    process.wait(timeout=300)
+    assert process.returncode == 128 + signal_number, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and signal.Signals(signal_number).name in err
+    reported = [json.loads(line) for line in [first, *out.splitlines()]]
+    assert [r["line"] for r in reported] == list(range(1, len(reported) + 1))
+    assert len(reported) < len(lines), "interrupted before the end"
+    applied_ids = {r["command_id"] for r in reported if r["status"] == "applied"}
+    assert receipts(db_url) == applied_ids
+
+    again = cli("apply", str(path), "--workers", workers, "--db", db_url)
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    statuses = [json.loads(line)["status"] for line in out.splitlines()]
+    assert statuses[:len(reported)] == ["duplicate" if r["status"] == "applied" else "applied" for r in reported]
+    assert set(statuses[len(reported):]) <= {"applied"}
+    clean = db_url.replace("ledger.db", "clean.db") if db_url.startswith("sqlite") else None
+    if clean:  # one uninterrupted run on a store of its own, to compare with
+        whole = cli("apply", str(path), "--workers", workers, "--db", clean)
+        whole.communicate(timeout=600)
+        assert facts(db_url) == facts(clean)
+    else:
+        assert len(receipts(db_url)) == len(lines)
