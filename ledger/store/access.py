@@ -112,13 +112,20 @@ def sqlite_reader(store: StoreUrl) -> str:
         except sqlite3.DatabaseError as error:
             if not isinstance(error, sqlite3.OperationalError):  # "file is not a database"
                 raise StoreAccessError(f"no ledger at {path} (it is not a SQLite database)") from None
+            if not getattr(error, "sqlite_errorname", "").startswith(_CANNOT_OPEN_THIS_WAY):
+                raise StoreAccessError(f"cannot read {path}: {error}") from None  # e.g. locked: not a mode's matter
             problem = error
     if log_holds_commits:
         raise StoreAccessError(
             f"cannot read {path}: its write-ahead log {log} holds commits not yet in the file, and SQLite "
-            f"cannot open the log's index {path}-shm here ({problem}); read it where its folder can be "
-            "written, or from a copy made with `sqlite3 PATH .backup COPY`")
+            f"cannot open the log's index {path}-shm here ({problem}); copy the file with its -wal to a "
+            "folder that can be written and read it there")
     raise StoreAccessError(f"cannot read {path}: {problem}")
+
+
+# What makes SQLite refuse one way of opening a file that another may read: a file or
+# folder that cannot be written, a -shm that cannot be made (SQLITE_READONLY_*, SQLITE_CANTOPEN).
+_CANNOT_OPEN_THIS_WAY = ("SQLITE_READONLY", "SQLITE_CANTOPEN")
 
 
 def _check_sqlite(name: str, path: str) -> None:
