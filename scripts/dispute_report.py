@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 def dispute_report(args: argparse.Namespace) -> int:
     option_value("--period", period_bounds, args.period)
     out = None if args.out is None else writable_output("--out", args.out)
-    with SupportLedger(args.db) as ledger:
+    with SupportLedger(args.db, read_only=True) as ledger:
         text = report(ledger, args.client_id, args.period)
     if out is None:
         sys.stdout.write(text)
