@@ -115,7 +115,8 @@ def history_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[s
 
 @pytest.mark.parametrize(("signal_number", "workers"), [(signal.SIGINT, "2"), (signal.SIGTERM, "1")],
                          ids=["ctrl-c-with-workers", "sigterm-in-one-process"])
-def test_an_interrupted_apply_reports_exactly_what_it_committed(db_url, history_file, signal_number, workers):
+def test_an_interrupted_apply_reports_exactly_what_it_committed(db_url, history_file, signal_number, workers,
+                                                               tmp_path):
     """Interrupted once outcomes flow: one line on stderr, exit 128 + the signal, and the
     lines reported applied are exactly the commands whose receipts are in the store. Applying
     the file again finishes it: the store then holds what one uninterrupted run records."""
@@ -144,10 +145,65 @@ def test_an_interrupted_apply_reports_exactly_what_it_committed(db_url, history_
     statuses = [json.loads(line)["status"] for line in out.splitlines()]
     assert statuses[:len(reported)] == ["duplicate" if r["status"] == "applied" else "applied" for r in reported]
     assert set(statuses[len(reported):]) <= {"applied"}
-    clean = db_url.replace("ledger.db", "clean.db") if db_url.startswith("sqlite") else None
-    if clean:  # one uninterrupted run on a store of its own, to compare with
-        whole = cli("apply", str(path), "--workers", workers, "--db", clean)
-        whole.communicate(timeout=600)
-        assert facts(db_url) == facts(clean)
-    else:
-        assert len(receipts(db_url)) == len(lines)
+    assert len(receipts(db_url)) == len(lines)
+    clean = f"sqlite:///{tmp_path / 'clean.db'}"  # one uninterrupted run, to compare with
+    cli("apply", str(path), "--workers", workers, "--db", clean).communicate(timeout=600)
+    assert facts(db_url) == facts(clean)
+
+
+# --- facts cannot lie in the future ------------------------------------------------------------
+
+
+def test_a_fact_dated_after_now_is_refused_and_a_scheduled_change_is_not(ledger):
+    """Issue 16 item 5: an invoice for a period that has not ended was issued when its `at`
+    lay in the future. A fact (issuing an invoice, logging time, handing over a key …)
+    cannot be recorded before it happens; a change can be scheduled (a price list, a
+    subscription, a calendar day)."""
+    from tests.support import apply
+
+    applied(ledger, *SET_UP)
+    before = len(ledger.recorded_events())
+    refused = apply(ledger,
+                    {"command": "IssueInvoice", "client_id": "acme", "period": "2031-01", "at": "2031-02-01T10:00"},
+                    {**SET_UP[4], "at": "2031-01-01T10:00"},
+                    {"command": "LogTime", "ticket_id": "T1", "entry_id": "F1", "engineer": "e",
+                     "started_at": "2031-01-01T10:00", "minutes": 5, "activity": "consultation"},
+                    {**SET_UP[3], "license_id": "L9", "issued_on": "2031-01-01"})
+    assert [o.status for o in refused] == ["rejected"] * 4
+    assert [o.error.split(":")[0] for o in refused] == ["at", "at", "started_at", "issued_on"]
+    assert "later than now" in refused[0].error and "SubscribePriority" in refused[0].error
+    assert len(ledger.recorded_events()) == before
+    applied(ledger,
+            {"command": "PublishPriceList", "effective_from": "2031-01-01", "norm_hour": "2000.00",
+             "priority_month": "40000.00"},
+            {"command": "SubscribePriority", "client_id": "acme", "subscription_id": "S9", "at": "2031-01-01T00:00"},
+            {"command": "OverrideCalendarDay", "date": "2031-01-09", "kind": "holiday", "reason": "Decree"})
+
+
+# --- kill -9 -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_kill_9_during_apply_then_applying_again_equals_a_clean_run(db_url, history_file, workers, tmp_path):
+    """`kill -9` at a random moment of `apply` (here: three moments, each run on from the
+    last): what was committed stays, whole commands only; applying the file again gives
+    the store a clean run gives."""
+    import random
+
+    path, lines = history_file
+    chance = random.Random(16)
+    for _ in range(3):
+        process = cli("apply", str(path), "--workers", workers, "--db", db_url, start_new_session=True)
+        time.sleep(chance.uniform(0.5, 3.0))
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=60)
+    finished = cli("apply", str(path), "--workers", workers, "--db", db_url)
+    out, err = finished.communicate(timeout=600)
+    assert finished.returncode == 0, err
+    assert {json.loads(line)["status"] for line in out.splitlines()} <= {"applied", "duplicate"}
+    assert len(receipts(db_url)) == len(lines)
+    clean = f"sqlite:///{tmp_path / 'clean.db'}"
+    cli("apply", str(path), "--workers", workers, "--db", clean).communicate(timeout=600)
+    assert facts(db_url) == facts(clean)
+    verify = cli("verify", "--db", db_url)
+    assert verify.wait(timeout=120) == 0, verify.communicate()
