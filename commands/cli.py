@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import io
 import json
 import os
 import re
@@ -285,7 +286,8 @@ class _Interrupts:
 @contextmanager
 def _open_input(path: str) -> Iterator[BinaryIO]:
     if path == "-":
-        yield sys.stdin.buffer
+        binary = getattr(sys.stdin, "buffer", None)  # none when stdin was replaced by a text stream
+        yield binary if binary is not None else io.BytesIO(sys.stdin.read().encode("utf-8", "surrogateescape"))
         return
     try:
         handle = open(path, "rb")
