@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 
 from commands import render
@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+T = TypeVar("T")
+
+
 class _Version(argparse.Action):
     """`--version`: the installed distribution's version, looked up only when asked."""
 
@@ -168,36 +171,30 @@ def _add_query_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
-def _instant_argument(option: str) -> Callable[[str], datetime]:
-    def parse(text: str) -> datetime:
+def _argument(name: str, parse: Callable[[str], T], shown: Callable[[str], str] = lambda _: "") -> Callable[[str], T]:
+    """An argparse type: `parse`, its ValueError shown as argparse shows a bad argument
+    (after `shown(text)`), under `name`."""
+    def checked(text: str) -> T:
         try:
-            return parse_instant(text)
+            return parse(text)
         except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-    parse.__name__ = option
-    return parse
+            raise argparse.ArgumentTypeError(f"{shown(text)}{error}") from None
+    checked.__name__ = name
+    return checked
+
+
+def _instant_argument(option: str) -> Callable[[str], datetime]:
+    return _argument(option, parse_instant)
 
 
 def _date_argument(name: str) -> Callable[[str], date]:
-    def parse(text: str) -> date:
-        try:
-            return parse_date(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-    parse.__name__ = name
-    return parse
+    return _argument(name, parse_date)
 
 
 def _identifier(name: str) -> Callable[[str], str]:
     """A client or ticket id as a command names it: printable (a byte that is not UTF-8
     arrives as a lone surrogate, which no store can hold)."""
-    def parse(text: str) -> str:
-        try:
-            return printable(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(f"{ascii(text)} {error}") from None
-    parse.__name__ = name
-    return parse
+    return _argument(name, printable, lambda text: f"{ascii(text)} ")
 
 
 # --- running ------------------------------------------------------------------------------------
