@@ -217,7 +217,7 @@ def test_the_register_command_prints_the_issued_invoices_and_their_sum(capsys, t
 
 
 @pytest.mark.parametrize("argv, field", [(["--period", "2025-13"], "--period"), (["--client", "nobody"], "client_id")])
-def test_the_register_command_refuses_a_bad_period_or_an_unknown_client(capsys, db_url, argv, field):
+def test_the_register_command_refuses_a_bad_period_or_an_unknown_client(capsys, db_url, ledger, argv, field):
     code = main(["register", *argv, "--db", db_url])
     err = capsys.readouterr().err
     assert code == 1 and len(err.strip().splitlines()) == 1
@@ -234,7 +234,7 @@ def test_a_client_registered_after_k_is_unknown_to_the_register_at_k(ledger):
     assert register_document(ledger, late.recorded_at, client_id=late.event.client_id)["count"] == 0
 
 
-def test_a_store_error_in_a_query_is_one_line_not_a_traceback(capsys, db_url, monkeypatch):
+def test_a_store_error_in_a_query_is_one_line_not_a_traceback(capsys, db_url, ledger, monkeypatch):
     """E.g. SQLite's write lock held by another process past the timeout while the register
     catches up: the command says so in one line and exits 1."""
     import commands.cli as cli

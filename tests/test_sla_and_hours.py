@@ -263,7 +263,7 @@ def test_cli_hours_json_is_the_projection(ledger, db_url, capsys):
     assert len(json.loads(out)["days"]) == 11
 
 
-def test_cli_hours_to_before_from_is_one_error_line_naming_TO_DATE(db_url, capsys):
+def test_cli_hours_to_before_from_is_one_error_line_naming_TO_DATE(db_url, capsys, ledger):  # ledger: the store exists
     code = main(["hours", "2025-03-10", "2025-03-09", "--json", "--db", db_url])
     out, err = capsys.readouterr()
     assert code == 1 and out == ""
