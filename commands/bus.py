@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -106,9 +107,7 @@ def parse_line(text: str) -> Command | Outcome:
     except ValueError:
         pass
     else:
-        # pydantic keeps the last of two equal keys: count the line's keys (in C: the hook
-        # is `len`), every one of which is a field, since unknown fields are refused.
-        if json.loads(text, object_pairs_hook=len) == len(command.model_fields_set):
+        if not _may_repeat_a_key(text, len(command.model_fields_set)):
             return command
     command_id = None
     try:
@@ -126,13 +125,30 @@ def parse_line(text: str) -> Command | Outcome:
         return Outcome("rejected", command_id, str(error))
 
 
+_KEYS_COUNTED = json.JSONDecoder(object_pairs_hook=len)  # an object decodes to its number of keys
+
+
+def _may_repeat_a_key(text: str, fields: int) -> bool:
+    """Whether a line pydantic's parser accepted with `fields` distinct fields may hold a
+    key twice (it keeps the last value). Every key is a field, since unknown fields are
+    refused. Where no quote is followed by JSON whitespace, every key ends in `":`, so
+    `":` occurs once per key and once per string value holding it: as often as the
+    distinct fields only when no key repeats. Otherwise the keys are counted exactly."""
+    if text.count('":') == fields and not _QUOTE_GAP.search(text):
+        return False
+    return _KEYS_COUNTED.decode(text) != fields
+
+
+_QUOTE_GAP = re.compile(r'"[ \t\r\n]')
+
+
 def decode_object(text: str) -> Any:
     """A line's JSON, with every object's keys unique (JSON leaves a repeated key to the
     reader: one takes the first, another the last; a ledger must not guess): a repeated key
     is InvalidCommandError naming it. Bytes that were not UTF-8 (read with surrogateescape)
     are UnicodeEncodeError."""
     text.encode("utf-8")
-    return json.loads(text, object_pairs_hook=_unique_keys)
+    return _UNIQUE_KEYS.decode(text)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -142,6 +158,9 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         repeated = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
         raise InvalidCommandError(f"the key {repeated!r} appears twice in one object", field=repeated)
     return data
+
+
+_UNIQUE_KEYS = json.JSONDecoder(object_pairs_hook=_unique_keys)
 
 
 def numbered_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, str]]:

@@ -94,7 +94,7 @@ _NOT_PRINTABLE = frozenset({"Cc", "Cs", "Co", "Cn", "Zl", "Zp"})
 def printable(value: str, *, multiline: bool = False) -> str:
     """`value` if every character of it can be stored and shown as it is, else ValueError
     naming the first that cannot."""
-    if value.isascii() and value.isprintable():
+    if value.isprintable():  # no character of Python's "Other" or "Separator" but space: the usual case
         return value
     for character in value:
         if multiline and character in "\n\t":
@@ -390,12 +390,13 @@ def future_fact(command: Command, now: datetime) -> tuple[str, str] | None:
     when there is none or the command schedules a change."""
     if command.schedules:
         return None
-    today = in_moscow(now).date()
+    latest = now + FUTURE_TOLERANCE
     for field in _TIMES[type(command)]:
         value = getattr(command, field)
-        if isinstance(value, datetime) and value > now + FUTURE_TOLERANCE:
-            return field, value.isoformat()
-        if isinstance(value, date) and not isinstance(value, datetime) and value > today:
+        if isinstance(value, datetime):
+            if value > latest:
+                return field, value.isoformat()
+        elif isinstance(value, date) and value > in_moscow(now).date():
             return field, value.isoformat()
     return None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -75,6 +77,7 @@ def free_month_coverage(first_handover: KeyHandover | None) -> list[CoverageInte
     return [CoverageInterval("first_month", starts_at, ends_at, first_handover.license_id)]
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked for at every LogTime of a client
 def free_priority_month(handover_at: datetime) -> tuple[datetime, datetime]:
     """R-PTP-6, I-7: free priority from the first licence key handover to the same Moscow
     wall-clock instant one calendar month later (clamped to the month's last day), as a
