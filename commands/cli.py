@@ -18,24 +18,20 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-
-from commands import render
 from commands.failures import UserError, first_line, report_failures
-from commands.bus import apply_lines, is_blank, numbered_lines
-from commands.parallel import default_workers
-from commands.models import command_schema, printable
-from ledger.application import DEFAULT_DB_URL, SupportLedger
 from ledger.errors import InvalidCommandError, LedgerError
 from ledger.store.append_only import DEFAULT_AUDITOR, DEFAULT_WRITER
+from ledger.store.urls import DEFAULT_DB_URL
+from ledger.text import printable
 from ledger.timeutil import parse_date, parse_instant, parse_period, utc_now
-from projections.entitlements import entitlements
-from projections.explain import diff, explain
-from projections.history import client_history
-from projections.invoice import invoice
-from projections.register import REGISTER_TABLE, TRACKING_TABLE, RegisterView, register_document
-from projections.support_time import hours, sla
+
+if TYPE_CHECKING:
+    from ledger.application import SupportLedger
+
+# Each subcommand imports what it needs when it runs (issue 17: `--help` and a query start
+# without the command models, the handlers, the PostgreSQL driver or the table renderer).
 
 
 BROKEN_RECORD = 3  # exit status of `verify` when the record does not match its chain (CONTRACT.md)
@@ -212,6 +208,8 @@ def actor(args: argparse.Namespace) -> str:
 def open_ledger(args: argparse.Namespace, *, read_only: bool = False) -> Iterator[SupportLedger]:
     """The ledger at --db: for writing (created where missing), or `read_only` for a query,
     which never creates or writes a store (a missing one is "no ledger at PATH")."""
+    from ledger.application import SupportLedger
+
     url = database_url(args)
     try:
         ledger = SupportLedger(url, read_only=read_only)
@@ -229,6 +227,9 @@ def open_ledger(args: argparse.Namespace, *, read_only: bool = False) -> Iterato
 
 
 def run_apply(args: argparse.Namespace) -> int:
+    from commands.bus import apply_lines, is_blank, numbered_lines
+    from commands.parallel import default_workers
+
     who = actor(args)
     rejected = 0
     last = 0  # the number of the last line reported
@@ -295,54 +296,70 @@ def _open_input(path: str) -> Iterator[BinaryIO]:
 
 
 def run_schema(args: argparse.Namespace) -> int:
+    from commands.models import command_schema
+
     print(json.dumps(command_schema(), indent=2, ensure_ascii=False))
     return 0
 
 
 def run_history(args: argparse.Namespace) -> int:
+    from projections.history import client_history
+
     with open_ledger(args, read_only=True) as ledger:
         document = client_history(ledger, args.client_id, known_at(args))
-    return _print(args, document, render.history)
+    return _print(args, document, "history")
 
 
 def run_entitlements(args: argparse.Namespace) -> int:
+    from projections.entitlements import entitlements
+
     with open_ledger(args, read_only=True) as ledger:
         document = entitlements(ledger, args.client_id, args.at, known_at(args))
-    return _print(args, document, render.entitlements)
+    return _print(args, document, "entitlements")
 
 
 def run_hours(args: argparse.Namespace) -> int:
+    from projections.support_time import hours
+
     with open_ledger(args, read_only=True) as ledger:
         document = hours(ledger, args.from_date, args.to_date, known_at(args))
-    return _print(args, document, render.hours)
+    return _print(args, document, "hours")
 
 
 def run_invoice(args: argparse.Namespace) -> int:
+    from projections.invoice import invoice
+
     period = _period_argument(args.period)
     with open_ledger(args, read_only=True) as ledger:
         document = invoice(ledger, args.client_id, period, known_at(args))
-    return _print(args, document, render.invoice)
+    return _print(args, document, "invoice")
 
 
 def run_explain(args: argparse.Namespace) -> int:
+    from projections.explain import explain
+
     period = _period_argument(args.period)
     with open_ledger(args, read_only=True) as ledger:
         document = explain(ledger, args.client_id, period, known_at(args))
-    return _print(args, document, render.explanation)
+    return _print(args, document, "explanation")
 
 
 def run_diff(args: argparse.Namespace) -> int:
+    from projections.explain import diff
+
     period = _period_argument(args.period)
     with open_ledger(args, read_only=True) as ledger:
         document = diff(ledger, args.client_id, period, args.from_known_at, args.to_known_at or utc_now())
-    return _print(args, document, render.difference)
+    return _print(args, document, "difference")
 
 
 def run_register(args: argparse.Namespace) -> int:
+    from projections.register import register_document
+
     period = None if args.period is None else _period_argument(args.period)
     with open_ledger(args, read_only=True) as ledger:
         document = register_document(ledger, known_at(args), period=period, client_id=args.client_id)
-    return _print(args, document, render.register)
+    return _print(args, document, "register")
 
 
 def _workers_argument(text: str) -> int:
@@ -364,15 +381,17 @@ def _period_argument(text: str) -> str:
 
 
 def run_sla(args: argparse.Namespace) -> int:
+    from projections.support_time import sla
+
     with open_ledger(args, read_only=True) as ledger:
         document = sla(ledger, args.ticket_id, known_at(args))
-    return _print(args, document, render.sla)
+    return _print(args, document, "sla")
 
 
 def run_head(args: argparse.Namespace) -> int:
     with open_ledger(args, read_only=True) as ledger:
         document = ledger.head().document()
-    return _print(args, document, render.head)
+    return _print(args, document, "head")
 
 
 HASH = re.compile(r"[0-9a-f]{64}")
@@ -384,7 +403,7 @@ def run_verify(args: argparse.Namespace) -> int:
         raise UserError(f"--expect: {args.expect!r} is not a head's hash (64 hexadecimal digits, as `head` prints)")
     with open_ledger(args, read_only=True) as ledger:
         verdict = ledger.verify(expect)
-    _print(args, verdict.document(), render.verdict)
+    _print(args, verdict.document(), "verdict")
     return 0 if verdict.ok else BROKEN_RECORD
 
 
@@ -392,6 +411,8 @@ ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 def run_roles(args: argparse.Namespace) -> int:
+    from projections.register import REGISTER_TABLE, TRACKING_TABLE, RegisterView
+
     if not database_url(args).startswith(("postgresql://", "postgres://")):
         raise UserError("--db: roles are for a PostgreSQL store (SQLite has no roles)")
     for option, name in (("--writer", args.writer), ("--auditor", args.auditor)):
@@ -414,11 +435,14 @@ def known_at(args: argparse.Namespace) -> datetime:
     return args.known_at or utc_now()
 
 
-def _print(args: argparse.Namespace, document: dict[str, Any], table: Callable[[dict[str, Any]], None]) -> int:
+def _print(args: argparse.Namespace, document: dict[str, Any], table: str) -> int:
+    """The document as JSON (`--json`), or as the table `commands.render.<table>` prints."""
     if args.json:
         print(json.dumps(document, ensure_ascii=False, indent=2))
     else:
-        table(document)
+        from commands import render
+
+        getattr(render, table)(document)
     return 0
 
 

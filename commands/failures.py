@@ -33,8 +33,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from eventsourcing.persistence import PersistenceError
-
 from ledger.errors import DamagedRecordError, LedgerError
 
 T = TypeVar("T")
@@ -124,12 +122,14 @@ def _report(error: BaseException, message: str, status: int, prefix: str = "erro
 
 
 def _store_errors() -> tuple[type[BaseException], ...]:
-    """The store's failures: the library's, and a driver's that reached us unwrapped. The
-    PostgreSQL driver's only once something imported it (a SQLite run never does)."""
-    errors: list[type[BaseException]] = [PersistenceError, sqlite3.Error]
-    psycopg = sys.modules.get("psycopg")
-    if psycopg is not None:
-        errors.append(psycopg.Error)
+    """The store's failures: the library's, and a driver's that reached us unwrapped, each
+    once something imported it (a SQLite run never imports the PostgreSQL driver, and
+    `--help` neither)."""
+    errors: list[type[BaseException]] = [sqlite3.Error]
+    for module, name in (("eventsourcing.persistence", "PersistenceError"), ("psycopg", "Error")):
+        imported = sys.modules.get(module)  # only what something imported can have been raised
+        if imported is not None:
+            errors.append(getattr(imported, name))
     return tuple(errors)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args
@@ -14,6 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter
 
 from ledger.rules.prices import KOPECK
+from ledger.text import printable
 from ledger.timeutil import (
     DATE_PATTERN,
     INSTANT_PATTERN,
@@ -79,29 +79,6 @@ def _period(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("a period is a string YYYY-MM")
     parse_period(value)
-    return value
-
-
-# Characters no name or text of the ledger holds: controls (an escape sequence reaches an
-# auditor's terminal; NUL cannot be stored by PostgreSQL), line and paragraph separators
-# (they split a line of a command file in some readers), format characters that reorder
-# what is shown (bidirectional overrides), lone surrogates, private-use and unassigned code
-# points. A text (a reason, a description) may hold line breaks and tabs.
-_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_NOT_PRINTABLE = frozenset({"Cc", "Cs", "Co", "Cn", "Zl", "Zp"})
-
-
-def printable(value: str, *, multiline: bool = False) -> str:
-    """`value` if every character of it can be stored and shown as it is, else ValueError
-    naming the first that cannot."""
-    if value.isprintable():  # no character of Python's "Other" or "Separator" but space: the usual case
-        return value
-    for character in value:
-        if multiline and character in "\n\t":
-            continue
-        if unicodedata.category(character) in _NOT_PRINTABLE or character in _BIDI_CONTROLS:
-            raise ValueError(f"contains U+{ord(character):04X} ({unicodedata.name(character, 'a control character')}),"
-                             " which a name or text of the ledger cannot hold")
     return value
 
 

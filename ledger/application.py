@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from eventsourcing.application import Application
@@ -25,9 +25,8 @@ from ledger.persistence import IndexQuery, IndexRow, MarkRow
 from ledger.store.access import settings_for
 from ledger.store.chain import Head, ReadHere, Verdict, verify
 from ledger.store.payloads import ReadElsewhere
+from ledger.store.urls import DEFAULT_DB_URL
 from ledger.timeutil import in_moscow
-
-DEFAULT_DB_URL = "sqlite:///support-ledger.db"
 
 A = TypeVar("A", bound=LedgerAggregate)
 

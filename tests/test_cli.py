@@ -420,3 +420,29 @@ def test_the_executable_reports_an_unknown_client_in_one_line(tmp_path, db_url):
     done = run_executable("history", "nobody", "--json", "--db", db_url, cwd=tmp_path)
     assert done.returncode == 1 and done.stdout == ""
     one_error_line(done.stderr)
+
+
+# --- what a subcommand imports (issue 17: the CLI starts fast) ---------------------------------
+
+
+def _modules_after(args: list[str], cwd: Path) -> set[str]:
+    """The modules a fresh interpreter holds after running the CLI with `args`."""
+    import subprocess
+
+    code = ("import contextlib, io, sys\nfrom commands.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+            "    try:\n        main(sys.argv[1:])\n    except SystemExit:\n        pass\n"
+            "print('\\n'.join(sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd,
+                          check=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    return set(done.stdout.split())
+
+
+def test_help_and_queries_import_only_what_they_need(tmp_path):
+    db = f"sqlite:///{tmp_path / 'ledger.db'}"
+    assert main(["apply", str(lines_file(tmp_path, REGISTER, LICENSE)), "--db", db]) == 0
+    heavy = {"pydantic", "eventsourcing", "rich", "psycopg", "commands.models", "commands.handlers", "commands.bus"}
+    assert _modules_after(["--help"], tmp_path) & heavy == set()
+    query = _modules_after(["invoice", "acme", "--period", "2025-03", "--json", "--db", db], tmp_path)
+    assert "projections.invoice" in query  # it did run
+    assert query & {"psycopg", "rich", "commands.models", "commands.handlers", "commands.bus"} == set()

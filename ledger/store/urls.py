@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ledger.errors import InvalidCommandError
 
+DEFAULT_DB_URL = "sqlite:///support-ledger.db"  # CONTRACT.md: a file in the working directory
+
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
