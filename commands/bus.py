@@ -389,24 +389,21 @@ def apply_line(ledger: SupportLedger, text: str, actor: str) -> Outcome:
 
 def apply_lines(
     ledger: SupportLedger, lines: Iterable[str], actor: str, batch_size: int = BATCH_SIZE, *,
-    workers: int = 1, stats: ApplyStats | None = None, stop: Callable[[], bool] | None = None,
+    stats: ApplyStats | None = None, stop: Callable[[], bool] | None = None,
 ) -> Iterator[Outcome]:
-    """Apply command-file lines in order, one outcome per line (blank lines give none),
-    saving up to `batch_size` commands per transaction. With `workers` > 1, a long file is
-    run by that many processes, each for its share of the clients (`commands.parallel`);
-    the outcomes and what is recorded are those of applying it here, line after line.
+    """Apply command-file lines in order, in this process, one outcome per line (blank
+    lines give none), saving up to `batch_size` commands per transaction.
+    (`commands.parallel.apply_with_workers` runs a long file in worker processes.)
 
     Once `stop()` is true, no further line is read: the lines read so far are applied and
     their outcomes handed back, and the outcomes end there (an interrupted `apply`)."""
-    lines = (text for text in lines if not is_blank(text))
-    if stop is not None:
-        lines = itertools.takewhile(lambda _: not stop(), lines)
-    if workers > 1:
-        from commands.parallel import apply_in_parallel  # it imports this module
+    yield from apply_here(ledger, lines_to_apply(lines, stop), actor, batch_size, stats)
 
-        yield from apply_in_parallel(ledger, lines, actor, batch_size, workers=workers, stats=stats)
-        return
-    yield from apply_here(ledger, lines, actor, batch_size, stats)
+
+def lines_to_apply(lines: Iterable[str], stop: Callable[[], bool] | None = None) -> Iterator[str]:
+    """The lines that are commands (not blank), read until `stop()` is true."""
+    commands = (text for text in lines if not is_blank(text))
+    return commands if stop is None else itertools.takewhile(lambda _: not stop(), commands)
 
 
 def apply_here(ledger: SupportLedger, lines: Iterable[str], actor: str, batch_size: int = BATCH_SIZE,

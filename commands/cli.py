@@ -227,8 +227,8 @@ def open_ledger(args: argparse.Namespace, *, read_only: bool = False) -> Iterato
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    from commands.bus import apply_lines, is_blank, numbered_lines
-    from commands.parallel import default_workers
+    from commands.bus import is_blank, numbered_lines
+    from commands.parallel import apply_with_workers, default_workers
 
     who = actor(args)
     rejected = 0
@@ -237,8 +237,8 @@ def run_apply(args: argparse.Namespace) -> int:
         numbered = [(number, text) for number, text in numbered_lines(stream) if not is_blank(text)]
         workers = default_workers() if args.workers is None else args.workers
         with _Interrupts() as interrupts:
-            outcomes = apply_lines(ledger, (text for _, text in numbered), who, workers=workers,
-                                   stop=interrupts.received)
+            outcomes = apply_with_workers(ledger, (text for _, text in numbered), who, workers=workers,
+                                          stop=interrupts.received)
             for (last, _), outcome in zip(numbered, outcomes):
                 rejected += outcome.status == "rejected"
                 print(json.dumps({"line": last, "command_id": outcome.command_id,
@@ -256,7 +256,7 @@ def run_apply(args: argparse.Namespace) -> int:
 
 class _Interrupts:
     """Ctrl-C (SIGINT) and SIGTERM while `apply` runs: noted, not raised, so that the lines
-    read so far are applied and reported before it stops (`apply_lines`' `stop`). A second
+    read so far are applied and reported before it stops (`apply_with_workers`' `stop`). A second
     Ctrl-C stops at once."""
 
     def __init__(self) -> None:

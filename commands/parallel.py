@@ -38,12 +38,13 @@ import subprocess
 import sys
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
 from commands.bus import (
+    BATCH_SIZE,
     CACHE_LIMIT,
     ApplyStats,
     Outcome,
@@ -52,6 +53,7 @@ from commands.bus import (
     apply_here,
     command_streams,
     execute,
+    lines_to_apply,
     parse_line,
 )
 from ledger.aggregates import Catalog, Ticket
@@ -134,18 +136,21 @@ def _text(data: dict[str, Any], field: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def apply_in_parallel(ledger: SupportLedger, lines: Iterator[str], actor: str, batch_size: int, *,
-                      workers: int, stats: ApplyStats | None = None) -> Iterator[Outcome]:
-    """`commands.bus.apply_lines` for lines that are not blank, run by `workers` processes
-    when there are more than PARALLEL_AFTER of them."""
-    head = list(itertools.islice(lines, PARALLEL_AFTER + 1))
-    if len(head) <= PARALLEL_AFTER or not can_share(ledger):
-        yield from apply_here(ledger, itertools.chain(head, lines), actor, batch_size, stats)
+def apply_with_workers(ledger: SupportLedger, lines: Iterable[str], actor: str, batch_size: int = BATCH_SIZE, *,
+                       workers: int, stats: ApplyStats | None = None,
+                       stop: Callable[[], bool] | None = None) -> Iterator[Outcome]:
+    """`commands.bus.apply_lines`, run by `workers` processes when the file holds more than
+    PARALLEL_AFTER commands and other processes can open the store; the outcomes and what
+    is recorded are those of applying it in this process, line after line (see above)."""
+    commands = lines_to_apply(lines, stop)
+    head = list(itertools.islice(commands, PARALLEL_AFTER + 1))
+    if workers <= 1 or len(head) <= PARALLEL_AFTER or not can_share(ledger):
+        yield from apply_here(ledger, itertools.chain(head, commands), actor, batch_size, stats)
         return
     with _Workers(ledger.url, actor, workers) as pool:
         stats = stats or ApplyStats()
         stats.workers = workers
-        yield from _Dealer(ledger, pool, actor, batch_size, stats).run(itertools.chain(head, lines))
+        yield from _Dealer(ledger, pool, actor, batch_size, stats).run(itertools.chain(head, commands))
 
 
 class _Workers:

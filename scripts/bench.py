@@ -3,7 +3,7 @@
     python scripts/bench.py --events N [--db URL] [--seed S] [--json] [--profile DIR]
 
 1. Generates about N events of history (scripts/bench_history.py, deterministic per seed).
-2. Applies it through `commands.bus.apply_lines` (the `support-ledger apply` path, with as
+2. Applies it through `commands.parallel.apply_with_workers` (the `support-ledger apply` path, with as
    many worker processes as `support-ledger apply` starts here: --workers), timed:
    apply_events_per_s. Every command must be accepted; rejections are counted and the first
    few printed to stderr.
@@ -69,8 +69,8 @@ from rich.progress import (  # noqa: E402
 )
 from rich.table import Table  # noqa: E402
 
-from commands.bus import ApplyStats, apply_lines  # noqa: E402
-from commands.parallel import default_workers  # noqa: E402
+from commands.bus import ApplyStats  # noqa: E402
+from commands.parallel import apply_with_workers, default_workers  # noqa: E402
 
 from ledger.application import SupportLedger  # noqa: E402
 from ledger.bulk import bulk_collection  # noqa: E402
@@ -221,7 +221,7 @@ def apply_phase(ledger: SupportLedger, history: History, workers: int,
     with progress(auto_refresh=False) as bar:
         task = bar.add_task("apply", total=len(lines), rate="")
         started = shown = time.perf_counter()
-        for number, outcome in enumerate(apply_lines(ledger, lines, "bench", workers=workers, stats=stats), start=1):
+        for number, outcome in enumerate(apply_with_workers(ledger, lines, "bench", workers=workers, stats=stats), start=1):
             statuses[outcome.status] += 1
             if outcome.status == "rejected" and len(rejected) < 10:
                 rejected.append((number, lines[number - 1], outcome.error or ""))

@@ -23,7 +23,7 @@ import pytest
 import commands.parallel
 from commands.bus import ApplyStats, Outcome, apply_lines
 from commands.cli import main
-from commands.parallel import BARRIER, Router, _Forked, _Workers
+from commands.parallel import BARRIER, Router, _Forked, _Workers, apply_with_workers
 from ledger.application import SupportLedger
 from ledger.errors import InvalidCommandError
 
@@ -52,7 +52,7 @@ def another_store(db_url: str, tmp_path: Path) -> Iterator[SupportLedger]:
 
 
 def in_parallel(ledger: SupportLedger, lines: list[str], stats: ApplyStats | None = None) -> list[Outcome]:
-    return list(apply_lines(ledger, lines, "tester", batch_size=BATCH, workers=2, stats=stats))
+    return list(apply_with_workers(ledger, lines, "tester", batch_size=BATCH, workers=2, stats=stats))
 
 
 def one_by_one(ledger: SupportLedger, lines: list[str]) -> list[Outcome]:

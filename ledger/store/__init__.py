@@ -9,4 +9,5 @@ recorders' shared record-time index, the SQLite recorder and the database URLs).
   PostgreSQL roles that keep a writer from removing them.
 - `urls`: the database URLs, checked, and shown without their password.
 - `access`: opening a store for writing or for reading only, and why it cannot be opened.
+- `tables`: the tables that make a store a ledger, and the error for one that cannot be opened.
 """

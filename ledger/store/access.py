@@ -24,19 +24,12 @@ import os
 import sqlite3
 from urllib.parse import quote
 
-from ledger.errors import LedgerError
-from ledger.persistence import CHAIN_TABLE, COMMITS_TABLE, MARKS_TABLE, OLD_INDEX_TABLE, environment_for
+from ledger.persistence import OLD_INDEX_TABLE, environment_for
+from ledger.persistence import COMMITS_TABLE
+from ledger.store.tables import StoreAccessError, check_ledger_tables
 from ledger.store.urls import StoreUrl, parse_url
 
 SQLITE_EVENTS_TABLE = "stored_events"  # the library's name for a SQLite application's events
-LEDGER_TABLES = (COMMITS_TABLE, MARKS_TABLE, CHAIN_TABLE)  # every ledger store has them beside its events
-
-
-class StoreAccessError(LedgerError):
-    """The store cannot be opened as asked: missing, unreachable, refused, read-only."""
-
-    def __init__(self, message: str):
-        super().__init__(message, field="--db")
 
 
 def settings_for(url: str, *, read_only: bool, application: str) -> dict[str, str]:
@@ -57,18 +50,6 @@ def settings_for(url: str, *, read_only: bool, application: str) -> dict[str, st
     if read_only:
         settings["CREATE_TABLE"] = "n"
     return settings
-
-
-def check_ledger_tables(tables: set[str], events_table: str, where: str, *, old_index_only: bool) -> None:
-    """Refuse a store that is not a ledger this version can read without writing: no
-    events table (no ledger at all), or one written by an earlier version, whose tables
-    (`old_index_only`: record times still in the per-event index) opening for writing adds."""
-    if events_table not in tables:
-        raise StoreAccessError(f"no ledger at {where}")
-    if not set(LEDGER_TABLES) <= tables or old_index_only:
-        raise StoreAccessError(
-            f"the ledger at {where} was written by an earlier version of support-ledger: open it once "
-            "for writing to bring it up to date (e.g. `support-ledger apply` of an empty file)")
 
 
 # --- SQLite ------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from ledger.persistence import (
     _mark_rows,
 )
 from ledger.store import append_only
-from ledger.store.access import StoreAccessError, check_ledger_tables
+from ledger.store.tables import StoreAccessError, check_ledger_tables
 from ledger.store.chain import next_link, utc_text
 from ledger.store.urls import StoreUrl, scrub
 
@@ -237,7 +237,7 @@ def probe(store: StoreUrl, *, read_only: bool, events_table: str) -> None:
     """Connect once, directly, before the library's pool does, so that a store that cannot
     be reached is named at once: the pool retries in the background and reports only that
     it waited (`connection_failure`). Then check what opening needs: the schema, and for
-    reading only, the ledger's tables (`ledger.store.access.check_ledger_tables`)."""
+    reading only, the ledger's tables (`ledger.store.tables.check_ledger_tables`)."""
     try:
         connection = psycopg.connect(host=store.host, port=store.port, dbname=store.dbname, user=store.user,
                                      password=store.password, connect_timeout=PROBE_TIMEOUT, autocommit=True)
