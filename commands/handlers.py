@@ -147,16 +147,12 @@ def reject_bug(cmd: m.RejectBug, ledger: AggregateAccess) -> Touched:
 
 def log_time(cmd: m.LogTime, ledger: AggregateAccess) -> Touched:
     ticket = ledger.ticket(cmd.ticket_id)
+    first_key_handover = ledger.client(ticket.client_id).first_key_handover  # R-PTP-6
     ticket.log_time(
         entry_id=cmd.entry_id, engineer=cmd.engineer, started_at=cmd.started_at,
         minutes=cmd.minutes, activity=cmd.activity, purpose=cmd.purpose,
-    )
-    # I-4: work no tier allows (R-PTP-3) is refused now, not discovered on the invoice.
-    first_key_handover = ledger.client(ticket.client_id).first_key_handover  # R-PTP-6
-    ticket.tier_of(
-        ticket.entries[cmd.entry_id],
-        ledger.subscription(ticket.client_id).coverage(first_key_handover),
-        ledger.catalog().release_list(),
+        coverage=ledger.subscription(ticket.client_id).coverage(first_key_handover),
+        releases=ledger.catalog().release_list(),
     )
     return [ticket]
 

@@ -952,3 +952,19 @@ def test_a_line_with_a_key_twice_is_refused_naming_it(earlier):
 def test_a_key_written_with_an_escape_is_the_same_key():
     line = '{"command":"ResolveTicket","ticket_id":"T1","\\u0061t":"2025-03-01T09:00","at":"2025-03-03T12:00"}'
     assert parse_line(line) == Outcome("rejected", None, "at: the key 'at' appears twice in one object")
+
+
+def test_log_time_checks_the_tier_before_it_records(ledger):
+    """A command is a straight line (issue 17): the aggregate refuses work no tier allows
+    (R-PTP-3: personal-configuration work without priority coverage) before recording
+    anything, so nothing has to be undone."""
+    from ledger.errors import LedgerError as Refused
+    from tests.test_faults import SET_UP
+
+    applied(ledger, *SET_UP)
+    ticket = ledger.ticket("T1")
+    version = ticket.version
+    with pytest.raises(Refused, match="R-PTP-3"):
+        ticket.log_time(entry_id="E1", engineer="e", started_at=ticket.opened_at, minutes=30,
+                        activity="personal_config", purpose=None, coverage=[], releases=ledger.catalog().release_list())
+    assert ticket.pending_events == [] and ticket.version == version and "E1" not in ticket.entries

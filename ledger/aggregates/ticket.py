@@ -144,8 +144,11 @@ class Ticket(LedgerAggregate):
 
     def log_time(
         self, *, entry_id: str, engineer: str, started_at: datetime, minutes: int,
-        activity: str, purpose: str | None,
+        activity: str, purpose: str | None, coverage: list[CoverageInterval], releases: list[Release],
     ) -> None:
+        """Record work on this ticket, once every check holds: among them I-4, that some tier
+        allows the work given the client's `coverage` and the catalog's `releases` as known
+        (work no tier allows, R-PTP-3, is refused now, not discovered on the invoice)."""
         if entry_id in self.entries:
             raise AlreadyExistsError(
                 f"time entry {entry_id!r} is already logged on ticket {self.ticket_id!r}",
@@ -159,6 +162,7 @@ class Ticket(LedgerAggregate):
         if activity != "remote_session" and purpose is not None:
             raise InvalidCommandError("purpose applies to remote_session only", field="purpose")
         require_not_before(started_at, self.opened_at, field="started_at", what="the ticket was opened")
+        self._tier(activity, purpose, started_at, coverage, releases)
         self._record(
             TimeLogged, entry_id=entry_id, engineer=engineer, started_at=started_at,
             minutes=minutes, activity=activity, purpose=purpose,
@@ -194,15 +198,17 @@ class Ticket(LedgerAggregate):
     ) -> TierDecision:
         """I-4 for one entry: the ticket's classification as known, the client's coverage
         and the warranty window at the instant the work was done."""
+        return self._tier(entry.activity, entry.purpose, entry.started_at, coverage, releases)
+
+    def _tier(self, activity: str, purpose: str | None, started_at: datetime,
+              coverage: list[CoverageInterval], releases: list[Release]) -> TierDecision:
         return tier_of_work(
-            activity=entry.activity,
-            purpose=entry.purpose,
+            activity=activity,
+            purpose=purpose,
             category=self.category,
             bug_verdict=self.bug_verdict,
-            under_warranty=is_under_warranty(
-                releases, self.facts["product"], self.facts["version"], entry.started_at
-            ),
-            priority=bool(sources_at(coverage, entry.started_at)),
+            under_warranty=is_under_warranty(releases, self.facts["product"], self.facts["version"], started_at),
+            priority=bool(sources_at(coverage, started_at)),
         )
 
     # --- the SLA moments ---------------------------------------------------------------------
