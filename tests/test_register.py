@@ -237,12 +237,12 @@ def test_a_client_registered_after_k_is_unknown_to_the_register_at_k(ledger):
 def test_a_store_error_in_a_query_is_one_line_not_a_traceback(capsys, db_url, ledger, monkeypatch):
     """E.g. SQLite's write lock held by another process past the timeout while the register
     catches up: the command says so in one line and exits 1."""
-    import commands.cli as cli
+    import projections.register as register  # the CLI imports it when `register` runs
 
     def locked(*args, **kwargs):
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(cli, "register_document", locked)
+    monkeypatch.setattr(register, "register_document", locked)
     code = main(["register", "--db", db_url])
     err = capsys.readouterr().err
     assert code == 1 and err == "error: --db: database is locked\n"
