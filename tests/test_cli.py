@@ -446,3 +446,12 @@ def test_help_and_queries_import_only_what_they_need(tmp_path):
     query = _modules_after(["invoice", "acme", "--period", "2025-03", "--json", "--db", db], tmp_path)
     assert "projections.invoice" in query  # it did run
     assert query & {"psycopg", "rich", "commands.models", "commands.handlers", "commands.bus"} == set()
+
+
+def test_version_prints_the_installed_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"support-ledger {version('support-ledger')}\n"
