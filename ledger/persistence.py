@@ -43,7 +43,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.persistence import (
     OperationalError,
@@ -160,60 +160,42 @@ def _mark_rows(stored_events: Sequence[StoredEvent], notification_ids: Sequence[
 @dataclass(frozen=True)
 class Dialect:
     """How one store spells the index's queries: table names, placeholders, the events
-    table's position column, lists, and how times are stored."""
+    table's position column, lists, and how times are stored. One subclass per store
+    (`SQLiteDialect`, `PostgresDialect`); what both spell alike is here."""
 
     events: str
     commits: str
     marks: str
     chain: str
-    param: str  # "?" or "%s"
-    position: str  # the events table's notification id column
-    sqlite: bool
-
-    @property
-    def chunk(self) -> int:
-        """How many ids one statement may list (SQLite has a parameter limit; an array has none)."""
-        return _CHUNK if self.sqlite else 1 << 62
+    param: ClassVar[str]  # "?" or "%s"
+    position: ClassVar[str]  # the events table's notification id column
+    sqlite: ClassVar[bool]  # for the register's column types
+    chunk: ClassVar[int]  # how many ids one statement may list
 
     def one_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
-        if not self.sqlite:
-            return f"{column} = ANY({self.param})", [list(values)]
-        if not values:
-            return "0=1", []
-        return f"{column} IN ({','.join(self.param * len(values))})", list(values)
+        raise NotImplementedError
 
     def starts_with(self, column: str, prefix: str) -> tuple[str, list[Any]]:
-        """The column's value begins with `prefix`. SQLite is given the range of strings
-        that do, in its BINARY order (the code points'), which its index can search; its
-        LIKE with a parameter recompiles the statement on every run."""
-        if not self.sqlite:
-            return f"starts_with({column}, {self.param})", [prefix]
-        following = ord(prefix[-1]) + 1 if prefix else 0
-        if not 0 < following <= 0x10FFFF or 0xD800 <= following <= 0xDFFF:  # no next character to bound by
-            return f"substr({column}, 1, {len(prefix)}) = {self.param}", [prefix]
-        after = prefix[:-1] + chr(following)  # the first string past those with the prefix
-        return f"{column} >= {self.param} AND {column} < {self.param}", [prefix, after]
+        """The column's value begins with `prefix`."""
+        raise NotImplementedError
 
     def in_query(self, column: str, subquery: str) -> str:
-        return f"{column} IN ({subquery})" if self.sqlite else f"{column} = ANY(ARRAY({subquery}))"
+        raise NotImplementedError
 
     def time(self, instant: datetime) -> Any:
-        return _sqlite_time(instant) if self.sqlite else instant
+        """A record time as the store keeps it."""
+        raise NotImplementedError
 
     def from_time(self, value: Any) -> datetime:
-        return _from_sqlite_time(value) if self.sqlite else value
+        raise NotImplementedError
 
     def as_written(self) -> str:
-        """Whether an events row holds the types the ledger writes (a tampered one may not):
-        SQLite keeps any type in any column; PostgreSQL only NULLs where none was written."""
-        if self.sqlite:
-            return ("(typeof(originator_id) = 'text' AND typeof(originator_version) = 'integer' "
-                    "AND typeof(topic) = 'text' AND typeof(state) = 'blob')")
-        return "(topic IS NOT NULL AND state IS NOT NULL)"
+        """Whether an events row holds the types the ledger writes (a tampered one may not)."""
+        raise NotImplementedError
 
     def time_text(self, value: Any) -> str:
-        """A stored record time as the chain hashes it: SQLite's text exactly as stored."""
-        return _text(value) if self.sqlite else utc_text(value)
+        """A stored record time as the chain hashes it."""
+        raise NotImplementedError
 
     def position_at(self) -> str:
         """N(K) for a K parameter: the last notification id recorded at or before K (0: none).
@@ -230,6 +212,70 @@ class Dialect:
         """Who recorded event `alias`, as its commit's link says (CONTRACT.md `recorded_by`)."""
         return (f"(SELECT l.recorded_by FROM {self.chain} l WHERE l.notification_id >= {alias}.{self.position} "
                 "ORDER BY l.notification_id LIMIT 1)")
+
+
+class SQLiteDialect(Dialect):
+    param, position, sqlite = "?", "rowid", True
+    chunk = _CHUNK  # SQLite limits the parameters of a statement
+
+    def one_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        if not values:
+            return "0=1", []
+        return f"{column} IN ({','.join(self.param * len(values))})", list(values)
+
+    def starts_with(self, column: str, prefix: str) -> tuple[str, list[Any]]:
+        """SQLite is given the range of strings that begin with `prefix`, in its BINARY order
+        (the code points'), which its index can search; its LIKE with a parameter recompiles
+        the statement on every run."""
+        following = ord(prefix[-1]) + 1 if prefix else 0
+        if not 0 < following <= 0x10FFFF or 0xD800 <= following <= 0xDFFF:  # no next character to bound by
+            return f"substr({column}, 1, {len(prefix)}) = {self.param}", [prefix]
+        after = prefix[:-1] + chr(following)  # the first string past those with the prefix
+        return f"{column} >= {self.param} AND {column} < {self.param}", [prefix, after]
+
+    def in_query(self, column: str, subquery: str) -> str:
+        return f"{column} IN ({subquery})"
+
+    def time(self, instant: datetime) -> Any:
+        return _sqlite_time(instant)
+
+    def from_time(self, value: Any) -> datetime:
+        return _from_sqlite_time(value)
+
+    def as_written(self) -> str:
+        """SQLite keeps any type in any column: the types themselves are checked."""
+        return ("(typeof(originator_id) = 'text' AND typeof(originator_version) = 'integer' "
+                "AND typeof(topic) = 'text' AND typeof(state) = 'blob')")
+
+    def time_text(self, value: Any) -> str:
+        return _text(value)  # SQLite's text exactly as stored
+
+
+class PostgresDialect(Dialect):
+    param, position, sqlite = "%s", "notification_id", False
+    chunk = 1 << 62  # an array has no limit
+
+    def one_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} = ANY({self.param})", [list(values)]
+
+    def starts_with(self, column: str, prefix: str) -> tuple[str, list[Any]]:
+        return f"starts_with({column}, {self.param})", [prefix]
+
+    def in_query(self, column: str, subquery: str) -> str:
+        return f"{column} = ANY(ARRAY({subquery}))"
+
+    def time(self, instant: datetime) -> Any:
+        return instant
+
+    def from_time(self, value: Any) -> datetime:
+        return value
+
+    def as_written(self) -> str:
+        """PostgreSQL's columns hold their types; only NULLs where none was written."""
+        return "(topic IS NOT NULL AND state IS NOT NULL)"
+
+    def time_text(self, value: Any) -> str:
+        return utc_text(value)
 
 
 def _stored_event(row: Any) -> StoredEvent:
@@ -725,8 +771,8 @@ class LedgerSQLiteRecorder(RecordTimeIndex, CheckpointingSQLiteRecorder, Execute
 
     def __init__(self, datastore: Any, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name)
-        self.dialect = Dialect(events=self.events_table_name, commits=COMMITS_TABLE, marks=MARKS_TABLE,
-                               chain=CHAIN_TABLE, param="?", position="rowid", sqlite=True)
+        self.dialect = SQLiteDialect(events=self.events_table_name, commits=COMMITS_TABLE, marks=MARKS_TABLE,
+                                     chain=CHAIN_TABLE)
         self.writer = os_user()
 
     def open_read_only(self) -> None:

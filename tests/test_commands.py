@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commands.bus import Outcome, decode_object, parse_command, parse_line
-from commands.models import COMMAND_ADAPTER, COMMAND_NAMES, Command
+from commands.models import COMMAND_NAMES, Command
 from ledger.errors import LedgerError
 from ledger.events import LedgerEvent
 from tests.test_persistence import EVERY_COMMAND

@@ -34,7 +34,7 @@ from ledger.persistence import (
     CREATE_TABLES_LOCK,
     MARKS_TABLE,
     OLD_INDEX_TABLE,
-    Dialect,
+    PostgresDialect,
     RecordTimeIndex,
     chain_contents,
     _head,
@@ -76,10 +76,9 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder, Colum
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
         schema = self.datastore.schema
-        self.dialect = Dialect(
+        self.dialect = PostgresDialect(
             events=self.table_name(self.events_table_name), commits=self.table_name(COMMITS_TABLE),
             marks=self.table_name(MARKS_TABLE), chain=self.table_name(CHAIN_TABLE),
-            param="%s", position="notification_id", sqlite=False,
         )
         names = {"schema": Identifier(schema), "commits": Identifier(COMMITS_TABLE),
                  "marks": Identifier(MARKS_TABLE), "marks_client": Identifier(f"{MARKS_TABLE}_by_client"),
