@@ -32,10 +32,10 @@ import pytest
 
 from ledger.application import SupportLedger
 from projections.invoice import invoice
+from tests.builders import PRODUCT, log, open_ticket, register
 from tests.support import applied
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-PRODUCT = "RegionSoft CRM"
 
 
 def script(name: str) -> ModuleType:
@@ -46,18 +46,7 @@ def script(name: str) -> ModuleType:
 
 
 def ticket(ticket_id: str, client_id: str) -> dict:
-    return {"command": "OpenTicket", "ticket_id": ticket_id, "client_id": client_id, "at": "2025-03-03T09:00",
-            "channel": "email", "subject": f"Subject of {ticket_id}", "category": "environment",
-            "product": PRODUCT, "version": "9.0"}
-
-
-def log(ticket_id: str, entry_id: str, started_at: str, minutes: int) -> dict:
-    return {"command": "LogTime", "ticket_id": ticket_id, "entry_id": entry_id, "engineer": "ivanov",
-            "started_at": started_at, "minutes": minutes, "activity": "repair"}
-
-
-def register(client_id: str, at: str = "2025-01-10T09:00") -> dict:
-    return {"command": "RegisterClient", "client_id": client_id, "name": client_id.title(), "at": at}
+    return open_ticket(ticket_id, "environment", client_id=client_id)
 
 
 def ids_of(ledger, event_type: str) -> list[str]:

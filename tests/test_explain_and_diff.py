@@ -20,21 +20,14 @@ from commands.cli import main
 from ledger.errors import InvalidCommandError
 from projections.explain import diff, explain
 from projections.invoice import invoice
+from tests.builders import CLIENT, PRODUCT, log, open_ticket
 from tests.support import apply, applied
 
-CLIENT = "acme"
-PRODUCT = "RegionSoft CRM"
 EVENT_FIELDS = {"event_id", "type", "valid_at", "recorded_at", "actor"}
 
 
 def ticket(ticket_id: str, at: str = "2025-03-03T09:00") -> dict:
-    return {"command": "OpenTicket", "ticket_id": ticket_id, "client_id": CLIENT, "at": at, "channel": "email",
-            "subject": f"Subject of {ticket_id}", "category": "environment", "product": PRODUCT, "version": "9.0"}
-
-
-def log(ticket_id: str, entry_id: str, started_at: str, minutes: int) -> dict:
-    return {"command": "LogTime", "ticket_id": ticket_id, "entry_id": entry_id, "engineer": "ivanov",
-            "started_at": started_at, "minutes": minutes, "activity": "repair"}
+    return open_ticket(ticket_id, "environment", at=at)
 
 
 def ids_of(ledger, event_type: str) -> list[str]:

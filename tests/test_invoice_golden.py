@@ -17,62 +17,24 @@ from typing import Any
 import pytest
 
 from projections.invoice import invoice
+from tests.builders import (
+    CLIENT,
+    CURRENT,
+    OLDER,
+    PREVIOUS,
+    PRODUCT,
+    cancel,
+    issue,
+    log,
+    open_ticket,
+    price_list,
+    register,
+    release,
+    subscribe,
+)
 from tests.support import apply, applied, event_count
 
-CLIENT = "acme"
-PRODUCT = "RegionSoft CRM"
-CURRENT = "9.0"  # released 2024-06-01: the current version in 2025 (I-2)
-PREVIOUS = "8.0"  # released 2022-03-01: covered while T < 2027-03-01 (R-WTY-5, I-2)
-OLDER = "7.0"  # released 2018-03-01: older than the previous version, never covered (I-2)
-BUG_FACTS = {"build": "9.0.1234", "description": "Open report X, press Print",
-             "screenshot": "https://portal.example/s/1.png"}
-
-
 # --- commands ------------------------------------------------------------------------------
-
-
-def price_list(effective_from: str, norm_hour: str = "3000.00", priority_month: str = "15000.00") -> dict:
-    return {"command": "PublishPriceList", "effective_from": effective_from,
-            "norm_hour": norm_hour, "priority_month": priority_month}
-
-
-def release(version: str, released_on: str, product: str = PRODUCT) -> dict:
-    return {"command": "ReleaseVersion", "product": product, "version": version, "released_on": released_on}
-
-
-def register(client_id: str = CLIENT, at: str = "2025-01-10T09:00") -> dict:
-    return {"command": "RegisterClient", "client_id": client_id, "name": client_id.title(), "at": at}
-
-
-def open_ticket(ticket_id: str, category: str, *, client_id: str = CLIENT, version: str = CURRENT,
-                at: str = "2025-03-03T09:00", product: str = PRODUCT) -> dict:
-    command = {"command": "OpenTicket", "ticket_id": ticket_id, "client_id": client_id, "at": at,
-               "channel": "email", "subject": f"Subject of {ticket_id}", "category": category,
-               "product": product, "version": version}
-    if category == "bug":  # R-CH-2, R-WTY-3, I-10: a bug report goes through the portal with every fact
-        command.update(channel="portal", **BUG_FACTS)
-    return command
-
-
-def log(ticket_id: str, entry_id: str, started_at: str, minutes: int, activity: str = "repair",
-        purpose: str | None = None) -> dict:
-    command = {"command": "LogTime", "ticket_id": ticket_id, "entry_id": entry_id, "engineer": "ivanov",
-               "started_at": started_at, "minutes": minutes, "activity": activity}
-    if purpose is not None:
-        command["purpose"] = purpose
-    return command
-
-
-def subscribe(subscription_id: str, at: str, client_id: str = CLIENT) -> dict:
-    return {"command": "SubscribePriority", "client_id": client_id, "subscription_id": subscription_id, "at": at}
-
-
-def cancel(subscription_id: str, at: str, client_id: str = CLIENT) -> dict:
-    return {"command": "CancelPriority", "client_id": client_id, "subscription_id": subscription_id, "at": at}
-
-
-def issue(period: str, at: str, client_id: str = CLIENT) -> dict:
-    return {"command": "IssueInvoice", "client_id": client_id, "period": period, "at": at}
 
 
 # --- reading -------------------------------------------------------------------------------

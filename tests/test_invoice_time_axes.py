@@ -21,30 +21,18 @@ from ledger.application import SupportLedger
 from projections.explain import explain
 from projections.invoice import invoice
 from tests.conftest import postgres_schema_url
+from tests.builders import PRODUCT, log, open_ticket
 from tests.support import applied
 
-PRODUCT = "RegionSoft CRM"
 CLIENTS = ("acme", "beta")
 PERIODS = ("2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06")
-BUG_FACTS = {"build": "9.0.1234", "description": "Open report X, press Print",
-             "screenshot": "https://portal.example/s/1.png"}
 # What the store, not the facts, decides: when it recorded them, and which writer it saw
 # (the OS user on SQLite, the database user on PostgreSQL).
 RECORD_TIMES = {"known_at", "computed_as_known_at", "recorded_at", "recorded_by"}
 
 
 def ticket(ticket_id: str, client_id: str, category: str, at: str = "2025-02-03T09:00") -> dict:
-    command = {"command": "OpenTicket", "ticket_id": ticket_id, "client_id": client_id, "at": at,
-               "channel": "email", "subject": f"Subject of {ticket_id}", "category": category,
-               "product": PRODUCT, "version": "9.0"}
-    if category == "bug":
-        command.update(channel="portal", **BUG_FACTS)
-    return command
-
-
-def log(ticket_id: str, entry_id: str, started_at: str, minutes: int, activity: str = "repair") -> dict:
-    return {"command": "LogTime", "ticket_id": ticket_id, "entry_id": entry_id, "engineer": "ivanov",
-            "started_at": started_at, "minutes": minutes, "activity": activity}
+    return open_ticket(ticket_id, category, client_id=client_id, at=at)
 
 
 # acme: free first month, then paid priority (cancelled later, back-dated), a pilot-free story;
