@@ -59,6 +59,7 @@ from commands.bus import (
 from ledger.aggregates import Catalog, Ticket
 from ledger.application import SupportLedger
 from ledger.bulk import bulk_collection
+from ledger.store.urls import parse_url
 
 # Below this many commands a file is applied in this process: starting a worker (a fresh
 # interpreter importing the ledger) takes about half a second.
@@ -81,7 +82,7 @@ def default_workers() -> int:
 
 def can_share(ledger: SupportLedger) -> bool:
     """Whether other processes can open this ledger's store (an in-memory SQLite cannot)."""
-    return ":memory:" not in ledger.url and "mode=memory" not in ledger.url
+    return not parse_url(ledger.url).in_memory
 
 
 class Router:

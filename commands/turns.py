@@ -23,19 +23,18 @@ import zlib
 from collections.abc import Iterator
 
 from ledger.application import SupportLedger
-
-SQLITE_PREFIX = "sqlite:///"
+from ledger.store.urls import parse_url
 
 
 @contextlib.contextmanager
 def writers_turn(ledger: SupportLedger) -> Iterator[None]:
     """Hold the store's turn among writers (see the module's docstring)."""
-    if ledger.url.startswith(SQLITE_PREFIX):
-        path = ledger.url[len(SQLITE_PREFIX):].partition("?")[0]
-        if not path or path == ":memory:":  # one process: no one to take turns with
+    store = parse_url(ledger.url)
+    if store.sqlite:
+        if store.in_memory:  # one process: no one to take turns with
             yield
             return
-        with _file_lock(f"{path}-turn"):
+        with _file_lock(f"{store.path}-turn"):
             yield
         return
     datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
