@@ -72,7 +72,8 @@ def _money(value: Any) -> Decimal:
     return Decimal(text).quantize(KOPECK)  # "1500", "1500.0" and "1500.00" are the same amount
 
 
-_MONEY = re.compile(rf"[0-9]{{1,{MAX_MONEY_DIGITS}}}(\.[0-9]{{1,2}})?")
+MONEY_PATTERN = rf"^[0-9]{{1,{MAX_MONEY_DIGITS}}}(\.[0-9]{{1,2}})?$"  # the schema's; matched whole
+_MONEY = re.compile(MONEY_PATTERN)
 
 
 def _period(value: Any) -> str:
@@ -88,8 +89,7 @@ def _text(value: str) -> str:
 
 Instant = Annotated[datetime, BeforeValidator(_instant), Field(json_schema_extra={"type": "string", "pattern": INSTANT_PATTERN})]
 Day = Annotated[date, BeforeValidator(_day), Field(json_schema_extra={"pattern": DATE_PATTERN})]
-Money = Annotated[Decimal, BeforeValidator(_money), Field(json_schema_extra={
-    "type": "string", "pattern": rf"^[0-9]{{1,{MAX_MONEY_DIGITS}}}(\.[0-9]{{1,2}})?$"})]
+Money = Annotated[Decimal, BeforeValidator(_money), Field(json_schema_extra={"type": "string", "pattern": MONEY_PATTERN})]
 Period = Annotated[str, BeforeValidator(_period), Field(json_schema_extra={"pattern": PERIOD_PATTERN})]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(printable)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), AfterValidator(_text)]
@@ -342,19 +342,21 @@ AnyCommand = Annotated[
     Field(discriminator="command"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(AnyCommand)
+COMMAND_MODELS: tuple[type[Command], ...] = AnyCommand.__origin__.__args__  # type: ignore[attr-defined]
+
+
 def _is_time(annotation: Any) -> bool:
     return annotation in (datetime, date) or any(_is_time(inner) for inner in get_args(annotation))
 
 
 _TIMES: dict[type[Command], tuple[str, ...]] = {
     model: tuple(name for name, field in model.model_fields.items() if _is_time(field.annotation))
-    for model in AnyCommand.__origin__.__args__  # type: ignore[attr-defined]
+    for model in COMMAND_MODELS
 }
-SCHEDULING: tuple[str, ...] = tuple(
-    model.__name__ for model in AnyCommand.__origin__.__args__ if model.schedules)  # type: ignore[attr-defined]
+SCHEDULING: tuple[str, ...] = tuple(model.__name__ for model in COMMAND_MODELS if model.schedules)
 COMMAND_NAMES: tuple[str, ...] = tuple(
     model.model_fields["command"].annotation.__args__[0]  # type: ignore[union-attr]
-    for model in AnyCommand.__origin__.__args__  # type: ignore[attr-defined]
+    for model in COMMAND_MODELS
 )
 
 

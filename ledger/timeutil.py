@@ -18,15 +18,16 @@ from zoneinfo import ZoneInfo
 MOSCOW = ZoneInfo("Europe/Moscow")
 
 FIRST_YEAR, LAST_YEAR = 2000, 2100
-_PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 # YYYY-MM-DD, or that with THH:MM[:SS[.ffffff]] and an optional Z or ±HH:MM (ISO 8601's
 # extended form, as RFC 3339 writes it; the offset may be left out: Moscow time).
 INSTANT_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
                    r"(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$")
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+PERIOD_PATTERN = r"^([0-9]{4})-(0[1-9]|1[0-2])$"
+# The patterns are also the command schema's (JSON Schema's `$` ends the text): matched whole.
 _INSTANT = re.compile(INSTANT_PATTERN)
 _DATE = re.compile(DATE_PATTERN)
+_PERIOD = re.compile(PERIOD_PATTERN)
 _QUARTER_HOUR = timedelta(minutes=15)
 _OFFSETS = (timedelta(hours=-12), timedelta(hours=14))
 
@@ -53,7 +54,7 @@ def moscow_date(instant: datetime) -> date:
 def parse_instant(text: str) -> datetime:
     """An instant as INSTANT_PATTERN writes it; without an offset it is Moscow time, and a
     bare date is 00:00 that day. ValueError says what is wrong."""
-    if not _INSTANT.match(text):
+    if not _INSTANT.fullmatch(text):
         raise ValueError(f"{text!r} is not an ISO 8601 instant (YYYY-MM-DDTHH:MM[:SS][+03:00])")
     if len(text) == 10:
         return start_of_day(parse_date(text))
@@ -70,7 +71,7 @@ def parse_instant(text: str) -> datetime:
 
 def parse_date(text: str) -> date:
     """A date YYYY-MM-DD within the ledger's years."""
-    if not _DATE.match(text):
+    if not _DATE.fullmatch(text):
         raise ValueError(f"{text!r} is not a date YYYY-MM-DD")
     try:
         day = date.fromisoformat(text)
