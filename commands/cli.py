@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from commands.failures import UserError, first_line, report_failures
+from commands.failures import INTERRUPTED, UserError, first_line, report_failures
 from ledger.errors import InvalidCommandError, LedgerError
 from ledger.store.append_only import DEFAULT_AUDITOR, DEFAULT_WRITER
 from ledger.store.urls import DEFAULT_DB_URL
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 
 BROKEN_RECORD = 3  # exit status of `verify` when the record does not match its chain (CONTRACT.md)
-INTERRUPTED = 128  # + the signal's number: 130 for Ctrl-C (SIGINT), 143 for SIGTERM
 
 
 def main(argv: list[str] | None = None) -> int:

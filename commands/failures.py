@@ -37,7 +37,8 @@ from ledger.errors import DamagedRecordError, LedgerError
 
 T = TypeVar("T")
 
-FAILED = 1  # and 128 + the signal's number when interrupted: 130 for Ctrl-C, 143 for SIGTERM
+FAILED = 1
+INTERRUPTED = 128  # + the signal's number: 130 for Ctrl-C (SIGINT), 143 for SIGTERM
 
 
 class UserError(Exception):
@@ -55,7 +56,7 @@ def report_failures(work: Callable[[], int]) -> int:
             return work()
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM as `Terminated`
             number = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
-            return _report(stop, f"interrupted ({number.name})", 128 + number, prefix="")
+            return _report(stop, f"interrupted ({number.name})", INTERRUPTED + number, prefix="")
         except (UserError, LedgerError, DamagedRecordError) as error:
             return _report(error, str(error), FAILED)
         except BrokenPipeError:  # whoever read our output stopped reading: nothing left to say
