@@ -58,10 +58,16 @@ def issue(period: str, at: str, client_id: str = CLIENT) -> dict:
     return {"command": "IssueInvoice", "client_id": client_id, "period": period, "at": at}
 
 
-def license_issued(license_id: str, issued_on: str, client_id: str = CLIENT, product: str = PRODUCT) -> dict:
-    return {"command": "IssueLicense", "client_id": client_id, "license_id": license_id, "product": product,
-            "issued_on": issued_on}
-
-
-def key_handed_over(license_id: str, at: str, client_id: str = CLIENT) -> dict:
-    return {"command": "HandOverLicenseKey", "client_id": client_id, "license_id": license_id, "at": at}
+# A client with a licence whose key was handed over (the free month: R-PTP-6) and one open
+# ticket T1, in a catalog of its own product: the set-up of the fault and fuzz tests.
+SET_UP = [
+    {"command": "ReleaseVersion", "product": "Ledger", "version": "9.0", "released_on": "2024-06-01"},
+    {"command": "PublishPriceList", "effective_from": "2025-01-01", "norm_hour": "1500.00",
+     "priority_month": "30000.00"},
+    {"command": "RegisterClient", "client_id": "acme", "name": "Acme", "at": "2025-01-10T09:00"},
+    {"command": "IssueLicense", "client_id": "acme", "license_id": "L1", "product": "Ledger",
+     "issued_on": "2025-01-10"},
+    {"command": "HandOverLicenseKey", "client_id": "acme", "license_id": "L1", "at": "2025-01-15T10:00"},
+    {"command": "OpenTicket", "ticket_id": "T1", "client_id": "acme", "at": "2025-03-03T11:00",
+     "channel": "phone", "subject": "How to", "category": "question", "product": "Ledger", "version": "9.0"},
+]

@@ -959,7 +959,7 @@ def test_log_time_checks_the_tier_before_it_records(ledger):
     (R-PTP-3: personal-configuration work without priority coverage) before recording
     anything, so nothing has to be undone."""
     from ledger.errors import LedgerError as Refused
-    from tests.test_faults import SET_UP
+    from tests.builders import SET_UP
 
     applied(ledger, *SET_UP)
     ticket = ledger.ticket("T1")

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from ledger.application import SupportLedger
+from tests.builders import SET_UP
 from tests.support import applied
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -24,17 +25,6 @@ from bench_history import generate  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 WRITERS, PER_WRITER = 8, 250
 
-SET_UP = [
-    {"command": "ReleaseVersion", "product": "Ledger", "version": "9.0", "released_on": "2024-06-01"},
-    {"command": "PublishPriceList", "effective_from": "2025-01-01", "norm_hour": "1500.00",
-     "priority_month": "30000.00"},
-    {"command": "RegisterClient", "client_id": "acme", "name": "Acme", "at": "2025-01-10T09:00"},
-    {"command": "IssueLicense", "client_id": "acme", "license_id": "L1", "product": "Ledger",
-     "issued_on": "2025-01-10"},
-    {"command": "HandOverLicenseKey", "client_id": "acme", "license_id": "L1", "at": "2025-01-15T10:00"},
-    {"command": "OpenTicket", "ticket_id": "T1", "client_id": "acme", "at": "2025-03-03T11:00",
-     "channel": "phone", "subject": "How to", "category": "question", "product": "Ledger", "version": "9.0"},
-]
 
 
 def cli(*args: str, **kwargs: Any) -> subprocess.Popen[str]:

@@ -8,7 +8,7 @@ import pytest
 
 from commands.memory import InMemoryAggregates
 from ledger.errors import LedgerError
-from tests.test_faults import SET_UP
+from tests.builders import SET_UP
 
 LOG = {"command": "LogTime", "ticket_id": "T1", "entry_id": "E1", "engineer": "ivanov",
        "started_at": "2025-03-03T12:00", "minutes": 30, "activity": "consultation"}

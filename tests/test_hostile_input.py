@@ -28,7 +28,7 @@ from projections.invoice import invoice
 from projections.support_time import sla
 from ledger.timeutil import parse_instant, utc_now
 from tests.support import applied
-from tests.test_faults import SET_UP
+from tests.builders import SET_UP
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,7 +109,7 @@ def test_a_hostile_line_is_refused_alone_or_accepted_harmlessly(ledger_with_set_
         after = len(ledger.recorded_events())
         if outcome.status == "rejected":
             assert after == before, (line, outcome)
-            assert outcome.error and outcome.error.isprintable() or "\n" not in (outcome.error or "")
+            assert outcome.error and "\n" not in outcome.error, outcome  # one line, as printed
     queries_answer(ledger)
 
 
@@ -161,7 +161,6 @@ QUERIES = [
 @given(query=st.sampled_from(QUERIES), values=st.lists(ARGUMENTS, min_size=3, max_size=3), as_json=st.booleans())
 def test_no_query_argument_ends_in_a_traceback(ledger_with_set_up, db_url, query, values, as_json):
     args = [part.format(*values) if "{" in part else part for part in shlex.split(query)]
-    args = [arg for part in args for arg in ([part] if part else [""])]
     out, err, code = run_cli(*args, "--db", db_url, *(["--json"] if as_json and query not in ("schema",) else []))
     assert code in (0, 1, 2, 3), (args, code, err)
     if code in (1, 3):
