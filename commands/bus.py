@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from commands.handlers import HANDLERS
 from commands.turns import writers_turn
-from commands.models import COMMAND_ADAPTER, COMMAND_NAMES, SCHEDULING, Command, IssueInvoice, future_fact
+from commands.models import COMMAND_ADAPTER, COMMAND_NAMES, SCHEDULING, Command, future_fact
 from ledger.aggregates import Client, CommandReceipt, Invoice, Subscription, Ticket
 from ledger.aggregates.base import LedgerAggregate
 from ledger.application import A, AggregateAccess, ConcurrentWriteError, SupportLedger
@@ -459,14 +459,13 @@ def apply_batch(ledger: SupportLedger, working: WorkingSet, batch: list[Command 
     for item in batch:
         if isinstance(item, Outcome):
             outcomes.append(item)
-        elif isinstance(item, IssueInvoice):
-            # An invoice is computed from the store as known at its last record time: save
-            # first whatever the batch holds that concerns this client (or the catalog).
-            # Other clients' pending facts cannot change it; they are recorded after K.
-            if working.pending_concerns(item.client_id):
-                save()
-            outcomes.append(_run(working, item, actor))
         else:
+            # A command that computes from the record (`reads_the_record`: an invoice is
+            # frozen from the store as known at its last record time) first has the batch
+            # save whatever it holds for this client (or the catalog). Other clients'
+            # pending facts cannot change it; they are recorded after K.
+            if item.reads_the_record and working.pending_concerns(field_or_none(item, "client_id")):
+                save()
             outcomes.append(_run(working, item, actor))
     save()
     return outcomes
@@ -484,6 +483,7 @@ def command_streams(command: Command, *, receipts: bool = True) -> list[str]:
     ticket_id = field_or_none(command, "ticket_id")
     if ticket_id is not None:
         streams.append(Ticket.stream_for(ticket_id))
-    if isinstance(command, IssueInvoice):
-        streams.append(Invoice.stream_for(Invoice.key(command.client_id, command.period)))
+    period = field_or_none(command, "period")
+    if client_id is not None and period is not None:  # the invoice it may issue
+        streams.append(Invoice.stream_for(Invoice.key(client_id, period)))
     return streams

@@ -14,9 +14,10 @@ from commands import models as m
 from ledger.aggregates import Client, Invoice, Subscription, Ticket
 from ledger.aggregates.base import LedgerAggregate
 from ledger.application import AggregateAccess
-from ledger.errors import AlreadyExistsError, ConflictingStateError
+from ledger.billing.bill import bill, money
+from ledger.billing.load import client_for_period
+from ledger.errors import AlreadyExistsError, ConflictingStateError, RuleViolationError
 from ledger.timeutil import in_moscow, period_bounds, start_of_day, utc_now
-from projections.invoice import invoice
 
 Touched = list[LedgerAggregate]
 
@@ -199,9 +200,16 @@ def issue_invoice(cmd: m.IssueInvoice, ledger: AggregateAccess) -> Touched:
             rule="I-9",
         )
     _require_period_over(cmd.period, cmd.at)
+    # Frozen from what the store has recorded (the bus saves first what a batch holds for
+    # this client: `IssueInvoice.reads_the_record`).
     with ledger.store.reading():
         known_at = ledger.store.last_recorded_at() or in_moscow(utc_now())
-        document = invoice(ledger.store, cmd.client_id, cmd.period, known_at)
+        draft = bill(client_for_period(ledger.store, cmd.client_id, cmd.period, known_at), cmd.period)
+    if blocking := draft.blocking():
+        raise RuleViolationError(f"the invoice of {cmd.client_id!r} for {cmd.period} cannot be issued: "
+                                 + "; ".join(problem.description for problem in blocking),
+                                 rule=blocking[0].rules[0])
+    document = {"lines": [line.document() for line in draft.lines], "total": money(draft.total)}
     return [Invoice.issue(cmd.client_id, cmd.period, cmd.at, document, known_at)]
 
 

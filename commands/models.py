@@ -115,6 +115,10 @@ class Command(BaseModel):
     # (a price list, a calendar day, a subscription, an engineer, a pilot). Every other
     # command records a fact, which cannot be known before it happens (`future_fact`).
     schedules: ClassVar[bool] = False
+    # Whether the handler computes from what the store has recorded about the command's
+    # client (an invoice is frozen from the record): a batch saves first whatever it holds
+    # for that client, so that the record includes it.
+    reads_the_record: ClassVar[bool] = False
 
     command_id: Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(printable)] | None = None
 
@@ -323,6 +327,7 @@ class ReopenTicket(Command):
 
 
 class IssueInvoice(Command):
+    reads_the_record = True
     command: Literal["IssueInvoice"]
     client_id: Name
     period: Period

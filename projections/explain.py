@@ -12,15 +12,16 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.application import SupportLedger
+from ledger.billing.bill import ClientKnowledge, money, period_lines
+from ledger.billing.load import client_for_period
 from ledger.errors import InvalidCommandError, NotFoundError
 from ledger.timeutil import in_moscow
 from projections.history import event_document
-from projections.invoice import invoice_of, money, period_as_known
-from projections.knowledge import ClientKnowledge, client_known_at
+from projections.invoice import invoice_of
 
 
 def explain(ledger: SupportLedger, client_id: str, period: str, known_at: datetime) -> dict[str, Any]:
-    knowledge = client_known_at(ledger, client_id, known_at)
+    knowledge = client_for_period(ledger, client_id, period, known_at)
     document = invoice_of(knowledge, period)
     events = _event_documents(knowledge)
     return {
@@ -36,13 +37,13 @@ def explain(ledger: SupportLedger, client_id: str, period: str, known_at: dateti
 def diff(ledger: SupportLedger, client_id: str, period: str, before: datetime, after: datetime) -> dict[str, Any]:
     if after < before:
         raise InvalidCommandError("must not be earlier than --from-known-at", field="--to-known-at")
-    knowledge = client_known_at(ledger, client_id, after)
+    knowledge = client_for_period(ledger, client_id, period, after)
     try:
-        old = invoice_of(client_known_at(ledger, client_id, before), period)
+        old = invoice_of(client_for_period(ledger, client_id, period, before), period)
     except NotFoundError:  # not yet known then: everything known now is new
         old = {"status": "draft", "lines": [], "total": "0.00"}
     new = invoice_of(knowledge, period)
-    bearing = period_as_known(knowledge, period).bearing  # also names what removed a line
+    bearing = period_lines(knowledge, period).bearing  # also names what removed a line
     events = _event_documents(knowledge)
     between = {event_id: doc for event_id, doc in events.items() if _recorded_between(doc, before, after)}
     old_lines = {line["key"]: line for line in old["lines"]}

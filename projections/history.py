@@ -7,8 +7,8 @@ from typing import Any
 
 from ledger.aggregates import Client
 from ledger.application import RecordedEvent, SupportLedger
+from ledger.billing.load import unknown_client
 from ledger.timeutil import in_moscow
-from projections.knowledge import unknown_client
 
 
 def event_document(recorded: RecordedEvent) -> dict[str, Any]:

@@ -18,9 +18,8 @@ from ledger.application import SupportLedger
 from ledger.bulk import bulk_collection
 from ledger.events import REGISTERED_MARK
 from ledger.timeutil import in_moscow
+from ledger.billing.load import LateFacts, catalog_known_at, clients_for_period
 from projections.invoice import invoice_of
-from projections.knowledge import catalog_known_at
-from projections.period_knowledge import LateFacts, knowledge_for_period
 
 CHUNK = 500  # clients read together
 
@@ -40,7 +39,7 @@ def iter_invoices_for_period(ledger: SupportLedger, period: str, known_at: datet
         late = LateFacts(ledger, known_at, bulk=True)
         for start in range(0, len(registered), CHUNK):
             clients = registered[start : start + CHUNK]
-            for knowledge in knowledge_for_period(ledger, clients, period, known_at, catalog, catalog_events, late):
+            for knowledge in clients_for_period(ledger, clients, period, known_at, catalog, catalog_events, late):
                 yield invoice_of(knowledge, period)
 
 

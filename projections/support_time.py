@@ -7,10 +7,11 @@ from typing import Any
 
 from ledger.aggregates import Ticket
 from ledger.application import SupportLedger
+from ledger.billing.bill import fold
+from ledger.billing.load import catalog_known_at
 from ledger.errors import InvalidCommandError, NotFoundError
 from ledger.rules.calendar import SupportCalendar
 from ledger.timeutil import in_moscow
-from projections.knowledge import catalog_known_at, fold
 
 MAX_DAYS = 366 * 20
 

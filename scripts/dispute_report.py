@@ -16,15 +16,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from decimal import Decimal
 from typing import Any
 
 from commands.failures import UserError, option_value, report_failures, writable_output
 from ledger.application import DEFAULT_DB_URL, SupportLedger
+from ledger.billing.bill import money, period_lines
+from ledger.billing.load import client_for_period
 from ledger.timeutil import in_moscow, period_bounds, utc_now
 from projections.history import event_document
-from projections.invoice import invoice_of, money, period_as_known
-from projections.knowledge import client_known_at
+from projections.invoice import invoice_of
 
 
 def _cell(value: Any) -> str:
@@ -52,11 +52,12 @@ def _events_table(events: list[dict[str, Any]]) -> list[str]:
 
 def report(ledger: SupportLedger, client_id: str, period: str) -> str:
     now = in_moscow(utc_now())
-    knowledge = client_known_at(ledger, client_id, now)
+    knowledge = client_for_period(ledger, client_id, period, now)
     documents = {e.event_id: event_document(e) for e in
                  sorted([*knowledge.events, *knowledge.catalog_events], key=lambda e: e.notification_id)}
-    current = period_as_known(knowledge, period)
-    current_total = sum((Decimal(l["amount"]) for l in current.lines), Decimal("0.00"))
+    current = period_lines(knowledge, period)
+    current_total = current.total
+    current_lines = [line.document() for line in current.lines]
     issued = knowledge.invoices.get(period)
     out = [f"# Dispute report: {knowledge.client.name} ({client_id}), {period}", "",
            f"Generated {now.isoformat()} (Moscow time). Rule IDs refer to REGULATION.md.", ""]
@@ -71,12 +72,12 @@ def report(ledger: SupportLedger, client_id: str, period: str) -> str:
 
     out += ["## The period as known now", "",
             f"What the period's own lines are with everything recorded up to now. Total **{money(current_total)}**.",
-            "", *_lines_table(current.lines), ""]
+            "", *_lines_table(current_lines), ""]
 
     if issued is not None:
         out += ["## Differences since the invoice was issued", ""]
         was = {l["key"]: l for l in issued.lines if l["kind"] != "adjustment"}
-        now_lines = {l["key"]: l for l in current.lines}
+        now_lines = {l["key"]: l for l in current_lines}
         changed = [k for k in sorted(set(was) | set(now_lines))
                    if (was.get(k) or {}).get("amount") != (now_lines.get(k) or {}).get("amount")]
         if not changed:
@@ -93,7 +94,7 @@ def report(ledger: SupportLedger, client_id: str, period: str) -> str:
             out += [*_events_table(causes), ""]
 
     out += ["## Every line explained", ""]
-    for number, line in enumerate(current.lines, start=1):
+    for number, line in enumerate(current_lines, start=1):
         out += [f"### {number}. {line['description']} — {line['amount']}", "", line["computation"], "",
                 f"Rules: {', '.join(line['rules'])}.", "",
                 *_events_table([documents[i] for i in line["events"] if i in documents]), ""]

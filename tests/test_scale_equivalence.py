@@ -22,7 +22,7 @@ from ledger.timeutil import moscow_date, period_bounds, period_of
 from projections.invoice import invoice, invoice_of
 from projections.knowledge import fold, replayed_knowledge
 from projections.month_end import invoices_for_period, iter_invoices_for_period
-from projections.period_knowledge import LateFacts
+from ledger.billing.load import LateFacts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from bench_history import generate  # noqa: E402

@@ -1,36 +1,61 @@
-"""What computing one period's invoices must read, for one client or many at once (I-9).
+"""The one loader of the bill: what computing one period's bill must read, for one client or
+a chunk of clients, as known at record time K (I-9).
 
-An invoice for period P needs each client's own aggregates (client, priority, invoices),
-the tickets with work in P, and — only where a late fact can change an issued period whose
-adjustments land on P — the tickets with work in that period. The record-time index's
-marks (`ledger.persistence`) say which tickets those are without reading any payload, so
-far fewer events are read and folded than the client's whole history. The documents are
-the same as from the whole history (tests/test_scale_equivalence.py checks it against a
-replay of the whole record).
+A bill for period P needs each client's own aggregates (client, priority, invoices), the
+catalog, the tickets with work in P, and — only where a late fact can change an issued period
+whose adjustments land on P — the tickets with work in that period. The record-time index's
+marks say which tickets those are without reading any payload, so far fewer events are read
+and folded than the client's whole history; the bill is the same as from the whole history
+(tests/test_scale_equivalence.py checks it against a replay of the whole record).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
-
-from eventsourcing.utils import get_topic
 
 from ledger.aggregates import Catalog, Client, Invoice, Subscription
 from ledger.application import RecordedEvent, SupportLedger
-from ledger.events import BugConfirmed, BugRejected, TicketClassified, TicketOpened, work_mark
+from ledger.billing.bill import ClientKnowledge, Fact, facts_of, fold, knowledge_of, may_change, periods_landing_on
+from ledger.errors import NotFoundError
+from ledger.events import work_mark
 from ledger.persistence import IndexQuery
-from ledger.timeutil import parse_period, period_bounds, period_of, start_of_day
-from projections.knowledge import ClientKnowledge, fold, knowledge_of, unknown_client
-
-# Events that change how all of a ticket's work is billed, whatever their own valid time.
-TICKET_WIDE = (TicketOpened, TicketClassified, BugConfirmed, BugRejected)
-TICKET_WIDE_TOPICS = frozenset(get_topic(cls) for cls in TICKET_WIDE)
+from ledger.timeutil import in_moscow, parse_period
 
 
-Facts = dict[str, list[tuple[datetime, datetime, str]]]  # client -> (record time, valid time, topic)
+def unknown_client(client_id: str, known_at: datetime) -> NotFoundError:
+    return NotFoundError(f"unknown client {client_id!r} (as known at {in_moscow(known_at).isoformat()})",
+                         field="client_id")
+
+
+def catalog_known_at(ledger: SupportLedger, known_at: datetime) -> tuple[Catalog, list[RecordedEvent]]:
+    """The catalog as known at K. Every bill reads it and it seldom changes, so the ledger
+    keeps the catalog's recorded events and reads them again only when the stream has grown;
+    those recorded at or before K are exactly the ones the store would return."""
+    stream = Catalog.stream_for(Catalog.KEY)
+    everything = ledger.catalog_events
+    if len(everything) != ledger.stream_version(stream):
+        everything[:] = ledger.recorded_events(stream=stream)
+        ledger.catalog_folds.clear()
+    known_at = in_moscow(known_at)
+    recorded = [item for item in everything if item.recorded_at <= known_at]
+    if len(recorded) not in ledger.catalog_folds:
+        ledger.catalog_folds[len(recorded)] = fold(recorded).get(stream) or Catalog.empty()
+    return ledger.catalog_folds[len(recorded)], recorded  # type: ignore[return-value]
+
+
+def client_for_period(ledger: SupportLedger, client_id: str, period: str, known_at: datetime) -> ClientKnowledge:
+    """What one client's bill for `period` needs, as known at K, read in one transaction."""
+    parse_period(period)
+    known_at = in_moscow(known_at)
+    with ledger.reading():
+        catalog, catalog_events = catalog_known_at(ledger, known_at)
+        [knowledge] = clients_for_period(ledger, [client_id], period, known_at, catalog, catalog_events)
+    return knowledge
+
+
+Facts = dict[str, list[Fact]]  # client -> its facts
 
 
 class LateFacts:
@@ -61,58 +86,14 @@ class LateFacts:
         return self.facts
 
 
-def knowledge_for_period(ledger: SupportLedger, clients: list[str], period: str, known_at: datetime,
-                         catalog: Catalog, catalog_events: list[RecordedEvent],
-                         late: LateFacts | None = None) -> list[ClientKnowledge]:
-    """What each client's invoice for `period` needs, as known at K, in the order given.
-    A client not registered as known at K is refused (NotFoundError). Bulk runs pass one
-    `LateFacts(bulk=True)` for all their chunks of clients. (A one-client caller may wrap
-    this in `ledger.reading()`; a chunk of clients does seconds of Python work between its
-    reads, which should not hold a transaction open.)"""
-    return _knowledge_of(ledger, clients, period, known_at, catalog, catalog_events,
-                         late or LateFacts(ledger, known_at))
-
-
-def _earliest_unissued_after(period: str, issued: set[str]) -> str:
-    year, month = parse_period(period)
-    while True:
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        candidate = period_of(date(year, month, 1))
-        if candidate not in issued:
-            return candidate
-
-
-def periods_landing_on(period: str, issued: Iterable[str]) -> list[str]:
-    """I-9: the issued periods whose late changes land on `period` — those for which it is
-    the earliest later period not yet issued."""
-    issued = set(issued)
-    return [q for q in sorted(issued) if q < period and _earliest_unissued_after(q, issued) == period]
-
-
-def end_of_period(period: str) -> datetime:
-    """00:00 Moscow time on the first day after the period."""
-    return start_of_day(period_bounds(period)[1])
-
-
-def bears_on_period(end: datetime, valid: datetime, topic: str) -> bool:
-    """Whether a fact (valid time, event topic) can change the lines of a period ending at
-    `end` (I-9): it is valid before the period ends, or it reclassifies a ticket (which
-    changes all of that ticket's work)."""
-    return valid < end or topic in TICKET_WIDE_TOPICS
-
-
-def may_change(period: str, since: datetime, facts: Iterable[tuple[datetime, datetime, str]]) -> bool:
-    """Whether any fact (record time, valid time, event topic) recorded after `since` can
-    change the period's lines (`bears_on_period`)."""
-    end = end_of_period(period)
-    return any(recorded > since and bears_on_period(end, valid, topic) for recorded, valid, topic in facts)
-
-
-def facts_of(events: Iterable[RecordedEvent]) -> Iterator[tuple[datetime, datetime, str]]:
-    return ((e.recorded_at, e.event.valid_at, get_topic(type(e.event))) for e in events)
-
-
-def _knowledge_of(ledger, clients, period, known_at, catalog, catalog_events, late) -> list[ClientKnowledge]:
+def clients_for_period(ledger: SupportLedger, clients: list[str], period: str, known_at: datetime,
+                       catalog: Catalog, catalog_events: list[RecordedEvent],
+                       late: LateFacts | None = None) -> list[ClientKnowledge]:
+    """What each client's bill for `period` needs, as known at K, in the order given. A
+    client not registered as known at K is refused (NotFoundError). Bulk runs pass one
+    `LateFacts(bulk=True)` for all their chunks of clients. (A chunk of clients does seconds
+    of Python work between its reads, which should not hold a transaction open.)"""
+    late = late or LateFacts(ledger, known_at)
     streams = [s for c in clients for s in (Client.stream_for(c), Subscription.stream_for(c))]
     own = _by_client(ledger.recorded_events(IndexQuery(streams=streams), known_at=known_at))
     invoices = _by_client(ledger.recorded_events(

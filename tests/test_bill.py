@@ -1,0 +1,112 @@
+"""The bill as one pure function (issue 17): `ledger.billing.bill.bill` computed from
+aggregates held in memory — no store, no clock — gives typed lines and typed problems.
+Golden figures are computed by hand here, citing the rules; the same bill through the store
+and the CLI is tested in test_invoice_golden.py and test_invoice_time_axes.py."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from commands.memory import InMemoryAggregates
+from ledger.billing.bill import ClientKnowledge, Line, bill
+from ledger.errors import LedgerError
+from ledger.timeutil import MOSCOW
+from tests.builders import SET_UP, log
+
+KNOWN_AT = datetime(2025, 5, 1, tzinfo=MOSCOW)
+
+
+def knowledge_of(unit: InMemoryAggregates) -> ClientKnowledge:
+    return ClientKnowledge(known_at=KNOWN_AT, client=unit.client("acme"), priority=unit.subscription("acme"),
+                           catalog=unit.catalog(), tickets={"T1": unit.ticket("T1")})
+
+
+def unit_with(*commands: dict) -> InMemoryAggregates:
+    unit = InMemoryAggregates()
+    for command in [*SET_UP, *commands]:
+        unit.run(command)
+    return unit
+
+
+def test_a_ticket_day_is_rounded_once_and_priced_by_the_price_list_in_force():
+    """I-5: 50 + 20 = 70 min of integration work (billable: the warranty column does not
+    allow it, I-4) on one ticket-day → R-STP-3: 120 min billed (not 60 + 30 = 90) ×
+    1500.00 per hour (price list of 2025-01-01, I-6) = 3000.00."""
+    unit = unit_with(log("T1", "E1", "2025-03-03T12:00", 50, "integration"),
+                     log("T1", "E2", "2025-03-03T15:00", 20, "integration"))
+    result = bill(knowledge_of(unit), "2025-03")
+    [line] = result.lines
+    assert isinstance(line, Line) and line.kind == "standard_time" and line.date == date(2025, 3, 3)
+    assert (line.minutes_worked, line.minutes_billed) == (70, 120)
+    assert (line.quantity, line.unit_price, line.amount) == (Decimal("2.00"), Decimal("1500.00"), Decimal("3000.00"))
+    assert result.total == Decimal("3000.00") and result.problems == []
+    assert line.document()["amount"] == "3000.00" and line.document()["quantity"] == "2.00"
+    assert Line.from_document(line.document()) == line
+
+
+def test_warranty_work_makes_no_line():
+    """I-4 step 3: a consultation on a question about the current version (9.0, I-2) is free
+    under warranty: no standard-time line, nothing owed."""
+    unit = unit_with(log("T1", "E1", "2025-03-03T12:00", 45, "consultation"))
+    assert bill(knowledge_of(unit), "2025-03").lines == []
+
+
+def test_the_free_first_month_is_a_zero_line():
+    """R-PTP-6, I-7: the key of L1 was handed over 2025-01-15 10:00, free until 2025-02-15
+    10:00: in February that touches the days 1 … 15 — 15 days at 0.00."""
+    result = bill(knowledge_of(unit_with()), "2025-02")
+    [line] = result.lines
+    assert (line.kind, line.key) == ("priority_free", "priority_free:first_month:L1:2025-02")
+    assert (line.quantity, line.amount) == (Decimal(15), Decimal("0.00"))
+
+
+def test_work_on_a_day_with_no_price_list_is_a_problem_not_a_line():
+    """I-6: with a price list effective 2025-03-10, 40 min of integration work on 2025-03-12
+    → 60 min billed (R-STP-3) × 2000.00 = 2000.00. With no price list in force that day the
+    work is not priced: no line, and a problem that blocks the issue."""
+    unit = unit_with(
+        {"command": "PublishPriceList", "effective_from": "2025-03-10", "norm_hour": "2000.00",
+         "priority_month": "30000.00"},
+        log("T1", "E1", "2025-03-12T12:00", 40, "integration"),
+    )
+    result = bill(knowledge_of(unit), "2025-03")
+    assert [line.amount for line in result.lines] == [Decimal("2000.00")]
+    assert result.problems == [] and result.blocking() == []
+    knowledge = knowledge_of(unit)
+    knowledge.catalog.price_lists.clear()  # as if no price list had been published
+    result = bill(knowledge, "2025-03")
+    assert result.lines == []
+    [problem] = result.problems
+    assert problem.blocks_issue and problem.rules == ("I-6",) and problem.date == date(2025, 3, 12)
+    assert problem.minutes_worked == 40 and "no price list is in force on 2025-03-12" in problem.description
+
+
+def test_the_bill_needs_no_store():
+    """IssueInvoice freezes a bill computed from the record, so the in-memory unit refuses
+    it and says why; the bill itself needs none (above)."""
+    unit = unit_with()
+    with pytest.raises(LedgerError, match="reads the record"):
+        unit.run({"command": "IssueInvoice", "client_id": "acme", "period": "2025-02", "at": "2025-03-01T10:00"})
+
+
+def test_an_invoice_with_unpriced_work_shows_the_problem_and_cannot_be_issued(ledger):
+    """I-6: the only price list takes effect 2025-03-10, so work of 2025-03-03 has none in
+    force. The draft names the problem (and has no line for it); issuing is refused, citing
+    I-6, and records nothing."""
+    from projections.invoice import invoice
+    from tests.support import apply, event_count
+
+    apply(ledger, SET_UP[0], {**SET_UP[1], "effective_from": "2025-03-10"}, *SET_UP[2:],
+          log("T1", "E1", "2025-03-03T12:00", 40, "integration"))
+    document = invoice(ledger, "acme", "2025-03", ledger.last_recorded_at())
+    assert document["lines"] == [] and document["total"] == "0.00"
+    [problem] = document["problems"]
+    assert (problem["key"], problem["rules"], problem["date"]) == ("standard_time:T1:2025-03-03", ["I-6"], "2025-03-03")
+    events = event_count(ledger)
+    [outcome] = apply(ledger, {"command": "IssueInvoice", "client_id": "acme", "period": "2025-03",
+                               "at": "2025-04-01T10:00"})
+    assert outcome.status == "rejected" and "I-6" in outcome.error and "2025-03-03" in outcome.error
+    assert event_count(ledger) == events
