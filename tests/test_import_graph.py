@@ -66,3 +66,19 @@ def test_the_write_side_does_not_import_the_read_side():
     crossing = {(module, target) for module, targets in graph.items() if module.startswith("ledger")
                 for target in targets if target.startswith(("projections", "commands"))}
     assert crossing == set()
+
+
+def test_command_handling_does_not_import_the_read_side():
+    """A command is load, check, record, save: the handlers, the bus and the worker pool
+    compute an invoice through the write side's bill (`ledger.billing`), never a projection."""
+    graph = import_graph()
+    writers = ("commands.handlers", "commands.bus", "commands.parallel", "commands.models", "commands.memory")
+    reach: set[str] = set()
+    todo = [module for module in writers if module in graph]
+    assert len(todo) == len(writers), "every command-handling module was read"
+    while todo:
+        module = todo.pop()
+        for target in graph[module] - reach:
+            reach.add(target)
+            todo.append(target)
+    assert {module for module in reach if module.startswith("projections")} == set()
