@@ -21,10 +21,11 @@ from ledger.aggregates import Catalog, Client, CommandReceipt, Invoice, Subscrip
 from ledger.aggregates.base import LedgerAggregate, replay, stream_break
 from ledger.errors import DamagedRecordError, LedgerError, NotFoundError
 from ledger.events import LedgerEvent
-from ledger.persistence import IndexQuery, IndexRow, MarkRow
 from ledger.store.access import settings_for
 from ledger.store.chain import Head, ReadHere, Verdict, verify
+from ledger.store.index import IndexQuery, IndexRow, MarkRow, RecordTimeIndex
 from ledger.store.payloads import ReadElsewhere
+from ledger.store.upgrade import adopt_per_event_index
 from ledger.store.urls import DEFAULT_DB_URL
 from ledger.timeutil import in_moscow
 
@@ -109,10 +110,13 @@ class SupportLedger(AggregateAccess, Application[str]):
         do (`ledger.store.access`) — every query of the CLI opens the ledger so."""
         self.url, self.read_only = url, read_only
         super().__init__(env={**settings_for(url, read_only=read_only, application=self.name), **(env or {})})
+        if not isinstance(self.recorder, RecordTimeIndex):
+            raise TypeError(f"the ledger's recorder keeps no record-time index: {type(self.recorder).__qualname__}")
+        self.index: RecordTimeIndex = self.recorder  # the recorder, as the ledger reads its store
         if read_only:
-            self.recorder.open_read_only()  # type: ignore[attr-defined]
+            self.index.open_read_only()
         else:
-            self.recorder.adopt_per_event_index(self.mapper)  # type: ignore[attr-defined]
+            adopt_per_event_index(self.index, self.mapper)
         self._saved = 0  # events this process has saved
         self._statistics_at = STATISTICS_AFTER  # refresh the planner's statistics there
         # The catalog's recorded events and its folds by how many of them were known
@@ -141,7 +145,7 @@ class SupportLedger(AggregateAccess, Application[str]):
 
     def load_streams(self, streams: Iterable[str]) -> dict[str, LedgerAggregate]:
         """Many aggregates in one read: those of `streams` that exist, by stream id."""
-        stored = self.recorder.select_streams(sorted(set(streams)))  # type: ignore[attr-defined]
+        stored = self.index.select_streams(sorted(set(streams)))
         return replay(map(self.mapper.to_domain_event, stored))
 
     # --- saving ---------------------------------------------------------------------------
@@ -195,55 +199,54 @@ class SupportLedger(AggregateAccess, Application[str]):
             stream=stream or query.stream,
             recorded_lte=None if known_at is None else in_moscow(known_at),  # naive = Moscow
         )
-        rows: list[IndexRow] = self.recorder.select_indexed(query)  # type: ignore[attr-defined]
+        rows = self.index.select_indexed(query)
         if query.recorded_after is None:
             _check_streams(rows)
         return [self._decode(row) for row in rows]
 
     def reading(self) -> contextlib.AbstractContextManager[None]:
         """Several reads in one transaction (on PostgreSQL: one connection, fewer round trips)."""
-        return self.recorder.reading()  # type: ignore[attr-defined, no-any-return]
+        return self.index.reading()
 
     def marked(self, mark: str, *, clients: list[str] | None = None,
                known_at: datetime | None = None) -> list[MarkRow]:
         """The aggregates the record-time index has marked `mark` (`LedgerEvent.index_marks`),
         of `clients` if given, as known at K, in record order; no payload is read."""
-        return self.recorder.select_marks(  # type: ignore[attr-defined]
+        return self.index.select_marks(
             mark, clients=clients, known_at=None if known_at is None else in_moscow(known_at))
 
     def client_facts(self, after: datetime, upto: datetime) -> dict[str, list[tuple[datetime, datetime, str]]]:
         """(record time, valid time, topic) of every client's events recorded after `after`
         and at or before `upto`, by client: one scan of that stretch of the log."""
         facts: dict[str, list[tuple[datetime, datetime, str]]] = defaultdict(list)
-        for client_id, stored, recorded_at in self.recorder.select_client_facts(  # type: ignore[attr-defined]
-                in_moscow(after), in_moscow(upto)):
+        for client_id, stored, recorded_at in self.index.select_client_facts(in_moscow(after), in_moscow(upto)):
             facts[client_id].append((recorded_at, self.mapper.valid_at_of(stored), stored.topic))
         return facts
 
     def refresh_statistics(self) -> None:
         """Let the database re-estimate its tables (worth it after a bulk load)."""
-        self.recorder.refresh_statistics()  # type: ignore[attr-defined]
+        self.index.refresh_statistics()
 
     def client_ids(self) -> list[str]:
         """Every registered client, in registration (record) order."""
-        return self.recorder.client_ids()  # type: ignore[attr-defined]
+        return self.index.client_ids()
 
     def last_recorded_at(self) -> datetime | None:
         """The record time of the newest event: every later commit is recorded after it."""
-        return self.recorder.last_recorded_at()  # type: ignore[attr-defined]
+        return self.index.last_recorded_at()
 
     def position_at(self, known_at: datetime) -> int:
         """N(K): the log position of the last event recorded at or before K (0: none); every
         event at a position up to it was recorded at or before K, and no other."""
-        return self.recorder.position_at(in_moscow(known_at))  # type: ignore[attr-defined, no-any-return]
+        return self.index.position_at(in_moscow(known_at))
 
     def stream_clients(self, streams: list[str]) -> dict[str, str]:
         """The client each of these aggregates concerns, for those that exist (no payload is read)."""
-        return self.recorder.stream_clients(streams) if streams else {}  # type: ignore[attr-defined, no-any-return]
+        return self.index.stream_clients(streams) if streams else {}
 
     def stream_version(self, stream: str) -> int:
         """How many events the aggregate `stream` has (0: none)."""
-        return self.recorder.stream_version(stream)  # type: ignore[attr-defined, no-any-return]
+        return self.index.stream_version(stream)
 
     def _decode(self, row: IndexRow) -> RecordedEvent:
         event: Any = self.mapper.to_domain_event(row.stored_event())
@@ -253,21 +256,21 @@ class SupportLedger(AggregateAccess, Application[str]):
 
     def head(self) -> Head:
         """The hash chain's head (ledger.store.chain): one small query."""
-        return self.recorder.head()  # type: ignore[attr-defined, no-any-return]
+        return self.index.head()
 
     def verify(self, expect: str | None = None, *, helper: bool | None = None) -> Verdict:
         """Re-hash every link of the chain against the whole log, in one snapshot of the
         store. The payloads are read in a helper process too (`ledger.store.payloads`)
         when the log is long enough to repay starting one (`helper`: decide here)."""
-        recorder: Any = self.recorder
-        with recorder.snapshot():
-            head = recorder.head()
+        index = self.index
+        with index.snapshot():
+            head = index.head()
             if helper is None:
                 helper = head.events >= VERIFY_HELPER_AFTER
             payloads = ReadElsewhere(self.mapper.read) if helper else ReadHere(self.mapper.read)
             try:
-                return verify(head, recorder.links(), recorder.commit_rows(), recorder.log_pages(), payloads,
-                              recorder.mark_rows, expect)
+                return verify(head, index.links(), index.commit_rows(), index.log_pages(), payloads,
+                              index.mark_rows, expect)
             finally:
                 payloads.close()
 

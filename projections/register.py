@@ -33,7 +33,6 @@ from eventsourcing.utils import get_topic
 
 from ledger.application import SupportLedger
 from ledger.events import REGISTERED_MARK, InvoiceIssued, event_id
-from ledger.persistence import CREATE_TABLES_LOCK
 from ledger.timeutil import in_moscow
 from projections.knowledge import unknown_client
 
@@ -80,9 +79,8 @@ class RegisterView(TrackingRecorder):
     period is a second guard, not the first)."""
 
     def __init__(self, ledger: SupportLedger):
-        self.recorder: Any = ledger.recorder
-        self.datastore, self.dialect = self.recorder.datastore, self.recorder.dialect
-        self.table, self.tracking_table = (self.recorder.table_name(name) for name in (REGISTER_TABLE, TRACKING_TABLE))
+        self.store, self.dialect = ledger.index, ledger.index.dialect  # the ledger's store, through its index
+        self.table, self.tracking_table = (self.store.table_name(name) for name in (REGISTER_TABLE, TRACKING_TABLE))
         self.index = f"{REGISTER_TABLE}_by_position"  # unqualified: an index lives in its table's schema
         self.application_name = ledger.name
 
@@ -94,13 +92,11 @@ class RegisterView(TrackingRecorder):
         turns under the ledger's own lock for creating tables."""
         if self.exists():
             return
-        money, instant, position = ("TEXT", "TEXT", "INTEGER") if self.dialect.sqlite else ("numeric", "timestamptz", "bigint")
-        p = self.dialect.param
-        with self.datastore.transaction(commit=True) as cursor:
-            if not self.dialect.sqlite:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CREATE_TABLES_LOCK])
-                if self.exists(cursor):  # another reader created them while this one waited
-                    return
+        d = self.dialect
+        money, instant, position, p = d.money_type, d.time_type, d.integer_type, d.param
+        with self.store.transaction(commit=True) as cursor:
+            if d.take_turns_creating_tables(cursor) and self.exists(cursor):
+                return  # another reader created them while this one waited
             cursor.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (client_id text NOT NULL, period text NOT NULL, "
                            f"total {money} NOT NULL, issued_at {instant} NOT NULL, "
                            f"computed_as_known_at {instant} NOT NULL, event_id text NOT NULL, "
@@ -113,20 +109,17 @@ class RegisterView(TrackingRecorder):
 
     def exists(self, cursor: Any = None) -> bool:
         """Whether the tracking table (created last, with the rest) is there."""
-        if self.dialect.sqlite:
-            statement, name = "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?", TRACKING_TABLE
-        else:
-            statement, name = "SELECT COUNT(to_regclass(%s)) AS n", self.tracking_table
+        statement, params = self.dialect.has_table(self.tracking_table)
         if cursor is None:
-            return bool(self.recorder.rows(statement, [name])[0]["n"])
-        cursor.execute(statement, [name])
+            return bool(self.store.rows(statement, params)[0]["n"])
+        cursor.execute(statement, params)
         return bool(cursor.fetchone()["n"])
 
     # --- the position (the library's TrackingRecorder) ---------------------------------------
 
     def max_tracking_id(self, application_name: str) -> int | None:
-        found = self.recorder.rows(f"SELECT notification_id FROM {self.tracking_table} "
-                                   f"WHERE application_name = {self.dialect.param}", [application_name])
+        found = self.store.rows(f"SELECT notification_id FROM {self.tracking_table} "
+                                f"WHERE application_name = {self.dialect.param}", [application_name])
         return int(found[0]["notification_id"]) if found else None
 
     def insert_tracking(self, tracking: Tracking) -> None:
@@ -140,7 +133,7 @@ class RegisterView(TrackingRecorder):
         in one transaction; IntegrityError, and nothing added, if the position is no longer
         `start` (another reader recorded those positions first)."""
         p = self.dialect.param
-        with self.datastore.transaction(commit=True) as cursor:
+        with self.store.transaction(commit=True) as cursor:
             cursor.execute(f"UPDATE {self.tracking_table} SET notification_id = {p} WHERE application_name = {p} "
                            f"AND notification_id = {p} RETURNING notification_id",
                            [tracking.notification_id, tracking.application_name, start])
@@ -153,17 +146,18 @@ class RegisterView(TrackingRecorder):
     def select(self, *, upto: int, period: str | None = None, client_id: str | None = None) -> list[RegisterRow]:
         """The rows of events at positions up to `upto`, in the order they were recorded."""
         p = self.dialect.param
-        where, params = [f"notification_id <= {p}"], [upto]
+        where: list[str] = [f"notification_id <= {p}"]
+        params: list[Any] = [upto]
         for column, value in (("period", period), ("client_id", client_id)):
             if value is not None:
                 where.append(f"{column} = {p}")
                 params.append(value)
         statement = f"SELECT * FROM {self.table} WHERE {' AND '.join(where)} ORDER BY notification_id"
-        return [self._row(found) for found in self.recorder.rows(statement, params)]
+        return [self._row(found) for found in self.store.rows(statement, params)]
 
     def _values(self, row: RegisterRow) -> tuple[Any, ...]:
         time = self.dialect.time
-        return (row.client_id, row.period, str(row.total) if self.dialect.sqlite else row.total,
+        return (row.client_id, row.period, self.dialect.money(row.total),
                 time(row.issued_at), time(row.computed_as_known_at), row.event_id, row.notification_id)
 
     def _row(self, found: Any) -> RegisterRow:
@@ -206,10 +200,10 @@ class IssuedInvoiceRegister(Projection[RegisterView]):
         """Read the log past the register's position, a page per transaction, up to its end
         as it was when catching up began; the position reached. Where another reader has
         recorded positions first, go on from where it got to."""
-        recorder: Any = self.ledger.recorder
-        last, position = recorder.max_notification_id() or 0, self.position
+        index = self.ledger.index
+        last, position = index.max_notification_id() or 0, self.position
         while position < last:
-            page = recorder.select_notifications(position + 1, PAGE, stop=last, topics=self.topics)
+            page = index.select_notifications(position + 1, PAGE, stop=last, topics=self.topics)
             upto = page[-1].id if len(page) == PAGE else last
             rows = [row_of(self.ledger.mapper.to_domain_event(notification), notification.id) for notification in page]
             try:
@@ -257,9 +251,8 @@ def read_without_writing(ledger: SupportLedger, upto: int, *, period: str | None
 
 def _folded(ledger: SupportLedger, *, after: int, upto: int) -> Iterator[RegisterRow]:
     """The register's fold over the events at positions after `after`, up to `upto`, a page at a time."""
-    recorder: Any = ledger.recorder
     while after < upto:
-        page = recorder.select_notifications(after + 1, PAGE, stop=upto, topics=IssuedInvoiceRegister.topics)
+        page = ledger.index.select_notifications(after + 1, PAGE, stop=upto, topics=IssuedInvoiceRegister.topics)
         yield from (row_of(ledger.mapper.to_domain_event(notification), notification.id) for notification in page)
         if len(page) < PAGE:
             return

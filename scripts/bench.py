@@ -75,13 +75,8 @@ from commands.parallel import apply_with_workers, default_workers  # noqa: E402
 from ledger.application import SupportLedger  # noqa: E402
 from ledger.bulk import bulk_collection  # noqa: E402
 from ledger.events import STREAM_MARK, work_mark  # noqa: E402
-from ledger.persistence import (  # noqa: E402
-    COMMITS_TABLE,
-    MARKS_TABLE,
-    CheckpointingSQLiteRecorder,
-    _from_sqlite_time,
-    environment_for,
-)
+from ledger.store.settings import environment_for  # noqa: E402
+from ledger.store.sqlite import CheckpointingSQLiteRecorder  # noqa: E402
 from ledger.timeutil import in_moscow, moscow_date, period_of, utc_now  # noqa: E402
 from projections.invoice import invoice, invoice_of  # noqa: E402
 from projections.knowledge import fold, replayed_knowledge  # noqa: E402
@@ -187,27 +182,20 @@ class Stores:
 
 
 class Sql:
-    """Plain queries on the ledger's own tables, through its recorder's datastore."""
+    """Plain queries on the ledger's own tables, spelled by its dialect, through its record-time index."""
 
-    def __init__(self, ledger: SupportLedger, sqlite: bool):
-        self.recorder: Any = ledger.recorder
-        self.sqlite = sqlite
-        events = self.recorder.events_table_name
-        if sqlite:
-            self.names = {"commits": COMMITS_TABLE, "marks": MARKS_TABLE, "events": events, "p": "?",
-                          "n": "rowid"}
-        else:
-            schema = self.recorder.datastore.schema
-            self.names = {"commits": f'"{schema}"."{COMMITS_TABLE}"', "marks": f'"{schema}"."{MARKS_TABLE}"',
-                          "events": f'"{schema}"."{events}"', "p": "%s", "n": "notification_id"}
+    def __init__(self, ledger: SupportLedger):
+        self.index = ledger.index
+        d = self.index.dialect
+        self.names = {"commits": d.commits, "marks": d.marks, "events": d.events, "p": d.param, "n": d.position}
 
     def rows(self, statement: str, params: list[Any] = ()) -> list[Any]:  # type: ignore[assignment]
-        with self.recorder.datastore.transaction(commit=False) as cursor:
+        with self.index.transaction(commit=False) as cursor:
             cursor.execute(statement.format(**self.names), list(params))
             return cursor.fetchall()
 
     def instant(self, value: Any) -> datetime:
-        return in_moscow(_from_sqlite_time(value) if self.sqlite else value)
+        return in_moscow(self.index.dialect.from_time(value))
 
 
 # --- phases ----------------------------------------------------------------------------------
@@ -449,7 +437,7 @@ def _bench(args: argparse.Namespace, in_child: Callable[..., dict[str, Any]]) ->
                     f"saving {save_seconds:.1f} s in all")
             for number, line, error in rejected[:5]:
                 err.print(f"[red]rejected line {number}[/]: {error}\n  {line}", highlight=False, markup=True)
-            sql = Sql(ledger, stores.sqlite)
+            sql = Sql(ledger)
             events = count_events(sql)
             if events != history.expected_events:
                 err.log(f"[yellow]recorded {events:,} events, the generator expected {history.expected_events:,}[/]")
@@ -468,7 +456,7 @@ def _bench(args: argparse.Namespace, in_child: Callable[..., dict[str, Any]]) ->
         period = history.last_full_period
         known_now = in_moscow(utc_now())
         with SupportLedger(stores.url) as reader:
-            sql = Sql(reader, stores.sqlite)
+            sql = Sql(reader)
             clients = len(reader.client_ids())
 
             def month_end() -> tuple[float, int]:

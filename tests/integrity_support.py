@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlparse
 
 import psycopg
 
-from ledger.persistence import CHAIN_TABLE, COMMITS_TABLE, MARKS_TABLE
 from ledger.store.append_only import TRIGGER_ROWS, TRIGGER_TRUNCATE
+from ledger.store.tables import CHAIN_TABLE, COMMITS_TABLE, MARKS_TABLE
 
 DEMO = Path(__file__).resolve().parents[1] / "scripts" / "demo" / "commands.jsonl"
 DEMO_COMMANDS = [json.loads(line) for line in DEMO.read_text(encoding="utf-8").splitlines() if line.strip()]

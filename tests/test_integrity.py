@@ -16,8 +16,8 @@ import pytest
 
 from commands.cli import main
 from ledger.application import SupportLedger
-from ledger.persistence import CHAIN_TABLE
 from ledger.store.chain import FORMAT, GENESIS, ChainedEvent, Head, contents, next_link
+from ledger.store.tables import CHAIN_TABLE
 from projections.explain import explain
 from projections.history import client_history
 from tests.integrity_support import DEMO_COMMANDS, raw_store

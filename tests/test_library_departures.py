@@ -16,6 +16,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
 from eventsourcing.persistence import (
     AggregateRecorder,
+    ApplicationRecorder,
     EventStore,
     InfrastructureFactory,
     JSONTranscoder,
@@ -32,15 +33,16 @@ from eventsourcing.sqlite import (
 from eventsourcing.utils import Environment
 
 from ledger.application import SupportLedger
-from ledger.persistence import (
+from ledger.store.index import RecordTimeIndex
+from ledger.store.mapper import LedgerMapper, LedgerTranscoder
+from ledger.store.settings import environment_for
+from ledger.store.sqlite import (
     CheckpointingSQLiteRecorder,
     ExecutemanySQLiteRecorder,
     LedgerSQLiteFactory,
     LedgerSQLiteRecorder,
     StatementCachingSQLiteConnectionPool,
-    environment_for,
 )
-from ledger.store.mapper import LedgerMapper, LedgerTranscoder
 
 PAGE = "ledger/store/README.md"
 SQLITE_URL = "sqlite:///ledger.db"
@@ -219,6 +221,27 @@ def test_the_sqlite_recorders_override_the_librarys_steps():
         departure("LedgerSQLiteRecorder", "the bases' order changed")
 
 
+def test_the_record_time_index_is_the_librarys_application_recorder(tmp_path):
+    """`SupportLedger.index` is the recorder typed as a `RecordTimeIndex`, itself the library's
+    `ApplicationRecorder`: the library's recorders must still implement what the register
+    reads through it, ahead of the abstract methods in the recorder's bases."""
+    name = "RecordTimeIndex(ApplicationRecorder)"
+    assert issubclass(SQLiteApplicationRecorder, ApplicationRecorder), \
+        departure(name, "SQLiteApplicationRecorder is no longer an ApplicationRecorder")
+    assert_overrides(RecordTimeIndex, ApplicationRecorder, "select_notifications",
+                     [("self", P), ("start", P), ("limit", P), ("stop", P), ("topics", P),
+                      ("inclusive_of_start", K)], name)
+    assert_overrides(RecordTimeIndex, ApplicationRecorder, "max_notification_id", [("self", P)], name)
+    for method in ("insert_events", "select_notifications", "max_notification_id"):
+        owner = next(k for k in LedgerSQLiteRecorder.__mro__ if method in k.__dict__)
+        assert owner.__module__ == "eventsourcing.sqlite", departure(name, f"{method} now comes from {owner}")
+    ledger = SupportLedger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        assert ledger.index is ledger.recorder and ledger.index.max_notification_id() is None
+    finally:
+        ledger.close()
+
+
 # --- 4. PostgreSQL --------------------------------------------------------------------------------
 
 
@@ -246,6 +269,10 @@ def test_the_postgres_recorder_overrides_the_librarys_steps():
     mro = LedgerPostgresRecorder.__mro__
     assert mro.index(PostgresApplicationRecorder) < mro.index(ColumnArraysPostgresRecorder), \
         departure("ColumnArraysPostgresRecorder", "it must come after PostgresApplicationRecorder")
+    for method in ("insert_events", "select_notifications", "max_notification_id"):
+        owner = next(k for k in mro if method in k.__dict__)
+        assert owner.__module__ == "eventsourcing.postgres", \
+            departure("RecordTimeIndex(ApplicationRecorder)", f"{method} now comes from {owner}")
 
 
 def test_the_library_calls_a_postgres_saves_steps_in_the_order_the_ledger_relies_on():

@@ -22,17 +22,14 @@ from ledger.aggregates import Client
 from ledger.application import SupportLedger
 from ledger.errors import InvalidCommandError
 from ledger.events import REGISTERED_MARK, STREAM_MARK, ClientRegistered, LedgerCreated, LedgerEvent, work_mark
-from ledger.persistence import (
-    IndexQuery,
-    IndexedStoredEvent,
-    LedgerMapper,
-    LedgerSQLiteFactory,
-    LedgerSQLiteRecorder,
-    LedgerTranscoder,
-    environment_for,
-)
-from projections.history import client_history
+from ledger.store.dialects import SQLiteDialect
+from ledger.store.index import IndexQuery
+from ledger.store.mapper import IndexedStoredEvent, LedgerMapper, LedgerTranscoder
 from ledger.store.postgres import LedgerPostgresRecorder
+from ledger.store.settings import environment_for
+from ledger.store.sqlite import LedgerSQLiteFactory, LedgerSQLiteRecorder
+from ledger.store.upgrade import adopt_per_event_index
+from projections.history import client_history
 from tests.integrity_support import drop_triggers
 from tests.support import apply, applied, event_count, event_types
 
@@ -452,22 +449,20 @@ def test_the_index_marks_each_aggregate_once_from_its_first_event_as_known_at_k(
 def make_it_a_store_with_the_per_event_index(ledger) -> None:
     """Turn the ledger's store into one as written before `ledger_commits` existed: the old
     table, as that version created it and filled it, and no commits or marks."""
-    d = ledger.recorder.dialect
-    old = "ledger_event_index" if d.sqlite else d.events.replace("supportledger_events", "ledger_event_index")
-    p = d.param
+    d = ledger.index.dialect
+    old, p = ledger.index.table_name("ledger_event_index"), d.param
     recorded = ledger.recorded_events()
     with ledger.recorder.datastore.transaction(commit=True) as cursor:
         cursor.execute(
             f"CREATE TABLE {old} (notification_id BIGINT PRIMARY KEY, originator_id TEXT NOT NULL, "
             f"originator_version BIGINT NOT NULL, topic TEXT NOT NULL, client_id TEXT, "
-            f"valid_at {'TEXT' if d.sqlite else 'timestamptz'} NOT NULL, "
-            f"recorded_at {'TEXT' if d.sqlite else 'timestamptz'} NOT NULL, actor TEXT, command_id TEXT)")
+            f"valid_at {d.time_type} NOT NULL, recorded_at {d.time_type} NOT NULL, actor TEXT, command_id TEXT)")
         for r in recorded:
             cursor.execute(f"INSERT INTO {old} VALUES ({','.join([p] * 9)})", [
                 r.notification_id, r.event.originator_id, r.event.originator_version, get_topic(type(r.event)),
                 r.event.client_id, d.time(r.event.valid_at), d.time(r.recorded_at), r.event.actor,
                 r.event.command_id])
-        for statement in drop_triggers(d.sqlite, [d.events, d.commits, d.marks, d.chain]):
+        for statement in drop_triggers(isinstance(d, SQLiteDialect), [d.events, d.commits, d.marks, d.chain]):
             cursor.execute(statement)  # that version had no triggers and no chain
         cursor.execute(f"DELETE FROM {d.chain}")  # (the open ledger reads it; opening creates it anyway)
         cursor.execute(f"DELETE FROM {d.commits}")
@@ -488,7 +483,7 @@ def test_a_store_with_the_per_event_index_gets_its_record_times_and_marks_on_ope
         # The same, but for who wrote them, which that version did not keep.
         assert reopened.recorded_events() == [dataclasses.replace(r, recorded_by=None) for r in before]
         assert {mark: reopened.marked(mark) for mark in marks} == marks
-        assert reopened.recorder.adopt_per_event_index(reopened.mapper) is False  # once only
+        assert adopt_per_event_index(reopened.index, reopened.mapper) is False  # once only
         verdict = reopened.verify()  # and its chain is built from what it holds
         assert verdict.ok and verdict.head.events == len(before) and verdict.chain_starts_at > before[-1].notification_id
 

@@ -19,7 +19,7 @@ from commands.bus import apply_lines
 from commands.cli import main
 from ledger.application import SupportLedger
 from ledger.events import event_id
-from ledger.persistence import CHAIN_TABLE, COMMITS_TABLE, MARKS_TABLE
+from ledger.store.tables import CHAIN_TABLE, COMMITS_TABLE, MARKS_TABLE
 from tests.integrity_support import DEMO_COMMANDS, Raw, raw_store
 from tests.support import apply
 

@@ -20,7 +20,7 @@ from ledger.application import RecordedEvent, SupportLedger
 from ledger.billing.bill import ClientKnowledge, Fact, facts_of, fold, knowledge_of, may_change, periods_landing_on
 from ledger.errors import NotFoundError
 from ledger.events import work_mark
-from ledger.persistence import IndexQuery
+from ledger.store.index import IndexQuery
 from ledger.timeutil import in_moscow, parse_period
 
 

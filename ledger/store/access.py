@@ -24,9 +24,8 @@ import os
 import sqlite3
 from urllib.parse import quote
 
-from ledger.persistence import OLD_INDEX_TABLE, environment_for
-from ledger.persistence import COMMITS_TABLE
-from ledger.store.tables import StoreAccessError, check_ledger_tables
+from ledger.store.settings import environment_for
+from ledger.store.tables import COMMITS_TABLE, OLD_INDEX_TABLE, StoreAccessError, check_ledger_tables
 from ledger.store.urls import StoreUrl, parse_url
 
 SQLITE_EVENTS_TABLE = "stored_events"  # the library's name for a SQLite application's events

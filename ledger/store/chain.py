@@ -25,7 +25,8 @@ rests on (the hash is); it lets `verify` name exactly which event broke a link: 
 added, moved or changed.
 
 Everything here is pure: the store hands in rows, in log order, and gets back links or a
-verdict (`verify`). `ledger.persistence` reads and writes them.
+verdict (`verify`). The recorders write the links (`ledger.store.sqlite`, `ledger.store.postgres`);
+`ledger.store.index` reads them back.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The PostgreSQL recorder: the library's, with the record-time index and the hash chain
 written in the same transaction as the events, and the events sent as binary arrays.
 
-Imported only for a PostgreSQL URL (`ledger.persistence.environment_for` names it by
+Imported only for a PostgreSQL URL (`ledger.store.settings.environment_for` names it by
 topic), so that a SQLite ledger never loads the PostgreSQL driver.
 
 It relies on the library calling a save's steps in one thread and in this order:
@@ -26,23 +26,21 @@ from psycopg import Cursor
 from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg.sql import SQL, Identifier
 
-from ledger.persistence import (
-    _CHAIN_COLUMNS,
-    _HEAD_COLUMNS,
+from ledger.store import append_only
+from ledger.store.chain import next_link, utc_text
+from ledger.store.columns import HEAD_COLUMNS, read_head
+from ledger.store.dialects import PostgresDialect
+from ledger.store.index import RecordTimeIndex, chain_contents, marks_carried
+from ledger.store.tables import (
+    CHAIN_COLUMNS,
     CHAIN_TABLE,
     COMMITS_TABLE,
-    CREATE_TABLES_LOCK,
     MARKS_TABLE,
     OLD_INDEX_TABLE,
-    PostgresDialect,
-    RecordTimeIndex,
-    chain_contents,
-    _head,
-    _mark_rows,
+    StoreAccessError,
+    check_ledger_tables,
 )
-from ledger.store import append_only
-from ledger.store.tables import StoreAccessError, check_ledger_tables
-from ledger.store.chain import next_link, utc_text
+from ledger.store.upgrade import adopt_into_new_chain
 from ledger.store.urls import StoreUrl, scrub
 
 
@@ -95,26 +93,22 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder, Colum
                 "notification_id bigint NOT NULL, PRIMARY KEY (originator_id, mark))"),
             sql("CREATE INDEX IF NOT EXISTS {marks_client} ON {schema}.{marks} (client_id, mark)"),
             sql("CREATE TABLE IF NOT EXISTS {schema}.{chain} ("
-                + _CHAIN_COLUMNS.format(integer="bigint", text="text") + ")"),
+                + CHAIN_COLUMNS.format(integer="bigint", text="text") + ")"),
             *(SQL(statement) for statement in append_only.postgres_triggers(  # type: ignore[call-overload]
                 Identifier(schema).as_string(None), [Identifier(t).as_string(None) for t in self.protected_tables])),
         ]
-        # Marks go as one JSON array (psycopg's array dumping costs about 9 µs a row).
-        self._insert_marks_statement = (
-            f"INSERT INTO {self.dialect.marks} SELECT x->>0, x->>1, x->>2, (x->>3)::bigint "
-            "FROM json_array_elements(%s::json) AS x ON CONFLICT DO NOTHING")
         # Two statements per transaction, still inside the EXCLUSIVE lock the library takes
         # for inserts: the commit's record time (later than every earlier one), who is
         # writing, and the chain's previous link; then the commit, its link and the marks.
         self._chain_head = (
             f"SELECT GREATEST(clock_timestamp(), (SELECT recorded_at + interval '1 microsecond' FROM "
             f"{self.dialect.commits} ORDER BY notification_id DESC LIMIT 1)) AS now, session_user AS who, l.* "
-            f"FROM (SELECT 1) AS one LEFT JOIN (SELECT {_HEAD_COLUMNS} FROM {self.dialect.chain} "
+            f"FROM (SELECT 1) AS one LEFT JOIN (SELECT {HEAD_COLUMNS} FROM {self.dialect.chain} "
             "ORDER BY notification_id DESC LIMIT 1) AS l ON true")
         self._insert_index = (
             f"WITH recorded AS (INSERT INTO {self.dialect.commits} VALUES (%s, %s)), "
             f"linked AS (INSERT INTO {self.dialect.chain} VALUES (%s, %s, %s, %s, %s, %s, %s, %s)) "
-            + self._insert_marks_statement)
+            + self.dialect.insert_marks_statement())
 
     @property
     def protected_tables(self) -> list[str]:
@@ -149,13 +143,13 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder, Colum
     def _create_table(self, curs: Cursor[DictRow]) -> None:
         # Two processes opening a new store at once would race on CREATE OR REPLACE
         # FUNCTION ("tuple concurrently updated"): take turns.
-        curs.execute(SQL("SELECT pg_advisory_xact_lock(%s)"), [CREATE_TABLES_LOCK])
-        curs.execute("SELECT to_regclass(%s) IS NOT NULL AS found", [self.dialect.chain])
-        had_chain = curs.fetchone()["found"]  # type: ignore[index]
+        self.dialect.take_turns_creating_tables(curs)
+        curs.execute(*self.dialect.has_table(self.dialect.chain))
+        had_chain = curs.fetchone()["n"]  # type: ignore[index]
         super()._create_table(curs)
         if not had_chain:
-            self._lock_for_upgrade(curs)
-            self._adopt_into_new_chain(curs)
+            curs.execute(self.dialect.lock_for_writing())
+            adopt_into_new_chain(self, curs)
 
     def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         """The library's first step, before it takes the table lock: what the events put
@@ -177,25 +171,12 @@ class LedgerPostgresRecorder(RecordTimeIndex, PostgresApplicationRecorder, Colum
             curs.execute(self._chain_head)
             row: Any = curs.fetchone()
             position = max(notification_ids)
-            head = _head(row) if row["notification_id"] is not None else _head(None)
+            head = read_head(row) if row["notification_id"] is not None else read_head(None)
             link = next_link(head, position, utc_text(row["now"]), row["who"], notification_ids,
                              taken or chain_contents(stored_events))
-            marks = json.dumps(_mark_rows(stored_events, notification_ids))
+            marks = json.dumps(marks_carried(stored_events, notification_ids))
             curs.execute(self._insert_index, [position, row["now"], *link.row(), marks])
         return notification_ids
-
-    def _insert_marks(self, cursor: Any, marks: list[tuple[str, str, str, int]]) -> None:
-        cursor.execute(self._insert_marks_statement, [json.dumps(marks)])
-
-    @property
-    def _old_index(self) -> str:
-        return self.table_name(OLD_INDEX_TABLE)
-
-    def _has_per_event_index(self) -> bool:
-        return self.rows("SELECT to_regclass(%s) IS NOT NULL AS found", [self._old_index])[0]["found"]
-
-    def _lock_for_upgrade(self, cursor: Any) -> None:
-        cursor.execute(f"LOCK TABLE {self.dialect.events} IN EXCLUSIVE MODE")
 
     def tuples(self, statement: str, params: Sequence[Any]) -> Sequence[Sequence[Any]]:
         """`rows` as tuples: psycopg builds a dict per row otherwise (a third of reading the log)."""

@@ -1,11 +1,22 @@
-"""What makes a store a ledger this version can read — its tables — and the error for a store
-that cannot be opened as asked. Shared by `ledger.store.access` (which opens stores) and
-`ledger.store.postgres` (which it loads only for a PostgreSQL URL)."""
+"""The tables that make a store a ledger — their names, the chain's columns — what makes a
+store one this version can read, and the error for a store that cannot be opened as asked.
+Shared by the recorders (`ledger.store.sqlite`, `ledger.store.postgres`) and
+`ledger.store.access` (which opens stores)."""
 
 from __future__ import annotations
 
 from ledger.errors import LedgerError
-from ledger.persistence import CHAIN_TABLE, COMMITS_TABLE, MARKS_TABLE
+
+COMMITS_TABLE = "ledger_commits"  # a row per transaction: its last notification id and its record time
+MARKS_TABLE = "ledger_stream_marks"  # a row per aggregate and mark (`LedgerEvent.index_marks`)
+CHAIN_TABLE = "ledger_chain"  # a link per transaction (`ledger.store.chain`)
+OLD_INDEX_TABLE = "ledger_event_index"  # one row per event, in stores made before ledger_commits
+CREATE_TABLES_LOCK = 0x5E_D6E7  # advisory lock id: "support ledger" creating its tables
+
+# The chain table's columns, with each store's types for {integer} and {text}.
+CHAIN_COLUMNS = ("notification_id {integer} PRIMARY KEY, sequence {integer} NOT NULL UNIQUE, "
+                 "events {integer} NOT NULL, recorded_at {text} NOT NULL, recorded_by {text} NOT NULL, "
+                 "hash {text} NOT NULL, manifest {text} NOT NULL, adopted_at {text}")
 
 LEDGER_TABLES = (COMMITS_TABLE, MARKS_TABLE, CHAIN_TABLE)  # every ledger store has them beside its events
 
