@@ -12,38 +12,8 @@ from commands.cli import main
 from ledger.errors import InvalidCommandError, NotFoundError
 from ledger.timeutil import utc_now
 from projections.support_time import hours, sla
+from tests.builders import open_ticket, override_day, register, reopen, resolve, respond
 from tests.support import applied
-
-CLIENT = "acme"
-
-
-def client() -> dict:
-    return {"command": "RegisterClient", "client_id": CLIENT, "name": "Acme LLC"}
-
-
-def open_ticket(opened_at: str, ticket_id: str = "T-1") -> dict:
-    return {
-        "command": "OpenTicket", "ticket_id": ticket_id, "client_id": CLIENT, "at": opened_at,
-        "channel": "phone", "subject": "How do I…", "category": "question",
-        "product": "RegionSoft CRM", "version": "9.0",
-    }  # fmt: skip
-
-
-def respond(at: str, ticket_id: str = "T-1") -> dict:
-    return {"command": "RespondToTicket", "ticket_id": ticket_id, "at": at}
-
-
-def resolve(at: str, ticket_id: str = "T-1") -> dict:
-    return {"command": "ResolveTicket", "ticket_id": ticket_id, "at": at}
-
-
-def reopen(at: str, ticket_id: str = "T-1") -> dict:
-    return {"command": "ReopenTicket", "ticket_id": ticket_id, "at": at}
-
-
-def override(day: str, kind: str, reason: str) -> dict:
-    return {"command": "OverrideCalendarDay", "date": day, "kind": kind, "reason": reason}
-
 
 def sla_now(ledger, ticket_id: str = "T-1") -> dict:
     return sla(ledger, ticket_id, utc_now())
@@ -57,8 +27,8 @@ def hours_now(ledger, first: str, last: str) -> dict:
 
 
 def test_R_HRS_1_sla_across_a_weekend(ledger):
-    applied(ledger, client(), open_ticket("2025-03-14T17:30:00+03:00"),
-            respond("2025-03-17T10:30:00+03:00"))
+    applied(ledger, register(), open_ticket("T-1", at="2025-03-14T17:30:00+03:00"),
+            respond("T-1", "2025-03-17T10:30:00+03:00"))
     # Fri 17:30–18:00 = 30, Sat/Sun closed, Mon 10:00–10:30 = 30: 60 support minutes.
     assert sla_now(ledger) == {
         "ticket_id": "T-1",
@@ -71,7 +41,7 @@ def test_R_HRS_1_sla_across_a_weekend(ledger):
 
 
 def test_sla_nothing_reached_yet_is_null(ledger):
-    applied(ledger, client(), open_ticket("2025-03-14T17:30:00+03:00"))
+    applied(ledger, register(), open_ticket("T-1", at="2025-03-14T17:30:00+03:00"))
     result = sla_now(ledger)
     assert result["first_response_at"] is None and result["minutes_to_first_response"] is None
     assert result["resolved_at"] is None and result["minutes_to_resolution"] is None
@@ -79,8 +49,8 @@ def test_sla_nothing_reached_yet_is_null(ledger):
 
 def test_R_HRS_3_sla_across_a_pre_holiday_day(ledger):
     # 2025-03-07 (Fri) precedes March 8 (statutory): closes 17:00. Mar 8–9 closed.
-    applied(ledger, client(), open_ticket("2025-03-07T16:00:00+03:00"),
-            respond("2025-03-10T11:00:00+03:00"), resolve("2025-03-10T15:30:00+03:00"))
+    applied(ledger, register(), open_ticket("T-1", at="2025-03-07T16:00:00+03:00"),
+            respond("T-1", "2025-03-10T11:00:00+03:00"), resolve("T-1", "2025-03-10T15:30:00+03:00"))
     result = sla_now(ledger)
     assert result["minutes_to_first_response"] == 60 + 60  # 16:00–17:00 Fri, 10:00–11:00 Mon
     assert result["minutes_to_resolution"] == 60 + 330  # 16:00–17:00 Fri, 10:00–15:30 Mon
@@ -91,8 +61,8 @@ def test_R_HRS_2_I_1_sla_across_holidays_and_a_decree_transfer(ledger):
     # from Jan 4 by decree; May 3–4 weekend; May 5–7 full days (May 8 is a moved day off, not a
     # statutory holiday, so May 7 is not pre-holiday); May 8 off, May 9 holiday, May 10–11
     # weekend; May 12 open.
-    applied(ledger, client(), open_ticket("2025-04-30T16:30:00+03:00"),
-            respond("2025-05-05T10:45:00+03:00"), resolve("2025-05-12T10:00:00+03:00"))
+    applied(ledger, register(), open_ticket("T-1", at="2025-04-30T16:30:00+03:00"),
+            respond("T-1", "2025-05-05T10:45:00+03:00"), resolve("T-1", "2025-05-12T10:00:00+03:00"))
     result = sla_now(ledger)
     assert result["minutes_to_first_response"] == 30 + 45
     assert result["minutes_to_resolution"] == 30 + 3 * 480
@@ -109,34 +79,35 @@ def test_R_HRS_2_I_1_sla_across_holidays_and_a_decree_transfer(ledger):
     ],
 )
 def test_R_HRS_1_sla_ticket_opened_outside_support_hours(ledger, opened, responded, minutes):
-    applied(ledger, client(), open_ticket(opened), respond(responded))
+    applied(ledger, register(), open_ticket("T-1", at=opened), respond("T-1", responded))
     assert sla_now(ledger)["minutes_to_first_response"] == minutes
 
 
 def test_sla_instants_are_shown_in_moscow_time(ledger):
-    applied(ledger, client(), open_ticket("2025-03-14T14:30:00Z"), respond("2025-03-17T07:30:00Z"))
+    applied(ledger, register(), open_ticket("T-1", at="2025-03-14T14:30:00Z"),
+            respond("T-1", "2025-03-17T07:30:00Z"))
     result = sla_now(ledger)
     assert result["opened_at"] == "2025-03-14T17:30:00+03:00"
     assert result["first_response_at"] == "2025-03-17T10:30:00+03:00"
 
 
 def test_sla_first_response_is_the_first_one(ledger):
-    applied(ledger, client(), open_ticket("2025-03-17T10:00:00+03:00"),
-            respond("2025-03-17T10:40:00+03:00"), respond("2025-03-17T15:00:00+03:00"))
+    applied(ledger, register(), open_ticket("T-1", at="2025-03-17T10:00:00+03:00"),
+            respond("T-1", "2025-03-17T10:40:00+03:00"), respond("T-1", "2025-03-17T15:00:00+03:00"))
     assert sla_now(ledger)["minutes_to_first_response"] == 40
 
 
 def test_sla_reopened_ticket_has_no_resolution_until_resolved_again(ledger):
-    applied(ledger, client(), open_ticket("2025-03-17T10:00:00+03:00"),
-            respond("2025-03-17T10:30:00+03:00"), resolve("2025-03-17T12:00:00+03:00"))
+    applied(ledger, register(), open_ticket("T-1", at="2025-03-17T10:00:00+03:00"),
+            respond("T-1", "2025-03-17T10:30:00+03:00"), resolve("T-1", "2025-03-17T12:00:00+03:00"))
     assert sla_now(ledger)["minutes_to_resolution"] == 120
 
-    applied(ledger, reopen("2025-03-18T10:00:00+03:00"))
+    applied(ledger, reopen("T-1", "2025-03-18T10:00:00+03:00"))
     reopened = sla_now(ledger)
     assert reopened["resolved_at"] is None and reopened["minutes_to_resolution"] is None
     assert reopened["minutes_to_first_response"] == 30  # the first response stands
 
-    applied(ledger, resolve("2025-03-18T11:00:00+03:00"))
+    applied(ledger, resolve("T-1", "2025-03-18T11:00:00+03:00"))
     again = sla_now(ledger)
     assert again["resolved_at"] == "2025-03-18T11:00:00+03:00"
     # From opening: Mon 10:00–18:00 = 480, Tue 10:00–11:00 = 60.
@@ -144,27 +115,27 @@ def test_sla_reopened_ticket_has_no_resolution_until_resolved_again(ledger):
 
 
 def test_I_9_sla_as_known_before_the_response_was_recorded(ledger):
-    applied(ledger, client(), open_ticket("2025-03-14T17:30:00+03:00"))
+    applied(ledger, register(), open_ticket("T-1", at="2025-03-14T17:30:00+03:00"))
     known_before = ledger.recorded_events()[-1].recorded_at
-    applied(ledger, respond("2025-03-17T10:30:00+03:00"))
+    applied(ledger, respond("T-1", "2025-03-17T10:30:00+03:00"))
     then = sla(ledger, "T-1", known_before)
     assert then["first_response_at"] is None and then["minutes_to_first_response"] is None
     assert sla_now(ledger)["minutes_to_first_response"] == 60
 
 
 def test_I_1_calendar_override_in_the_ledger_changes_the_sla(ledger):
-    applied(ledger, client(), open_ticket("2025-03-14T17:30:00+03:00"),
-            respond("2025-03-18T10:30:00+03:00"))
+    applied(ledger, register(), open_ticket("T-1", at="2025-03-14T17:30:00+03:00"),
+            respond("T-1", "2025-03-18T10:30:00+03:00"))
     # Fri 17:30–18:00 = 30, Mon 10:00–18:00 = 480, Tue 10:00–10:30 = 30.
     assert sla_now(ledger)["minutes_to_first_response"] == 30 + 480 + 30
     known_before = ledger.recorded_events()[-1].recorded_at
-    applied(ledger, override("2025-03-17", "holiday", "test closure"))
+    applied(ledger, override_day("2025-03-17", "holiday", "test closure"))
     assert sla_now(ledger)["minutes_to_first_response"] == 30 + 30  # Monday now closed
     assert sla(ledger, "T-1", known_before)["minutes_to_first_response"] == 30 + 480 + 30
 
 
 def test_sla_unknown_ticket_is_not_found(ledger):
-    applied(ledger, client())
+    applied(ledger, register())
     with pytest.raises(NotFoundError) as missing:
         sla_now(ledger, "T-404")
     assert missing.value.field == "ticket_id"
@@ -225,10 +196,10 @@ def test_hours_to_before_from_is_refused_naming_TO_DATE(ledger):
 
 def test_I_1_override_through_the_ledger_closes_a_day(ledger):
     # 2021-11-01 was a one-off non-working day (decree) the package does not know.
-    applied(ledger, client())
+    applied(ledger, register())
     assert hours_now(ledger, "2021-11-01", "2021-11-01")["days"][0]["open"] == "10:00"
     known_before = ledger.recorded_events()[-1].recorded_at
-    applied(ledger, override("2021-11-01", "holiday", "нерабочий день (указ Президента)"))
+    applied(ledger, override_day("2021-11-01", "holiday", "нерабочий день (указ Президента)"))
     [day] = hours_now(ledger, "2021-11-01", "2021-11-01")["days"]
     assert (day["open"], day["close"]) == (None, None)
     assert "override" in day["reason"] and "указ Президента" in day["reason"]
@@ -246,7 +217,7 @@ def test_I_1_override_through_the_ledger_closes_a_day(ledger):
     ],
 )
 def test_I_1_override_kinds(ledger, day, kind, expected):
-    applied(ledger, override(day, kind, "test decree"))
+    applied(ledger, override_day(day, kind, "test decree"))
     [result] = hours_now(ledger, day, day)["days"]
     assert (result["open"], result["close"]) == expected
 
@@ -255,7 +226,7 @@ def test_I_1_override_kinds(ledger, day, kind, expected):
 
 
 def test_cli_hours_json_is_the_projection(ledger, db_url, capsys):
-    applied(ledger, override("2021-11-01", "holiday", "нерабочий день (указ Президента)"))
+    applied(ledger, override_day("2021-11-01", "holiday", "нерабочий день (указ Президента)"))
     code = main(["hours", "2021-10-29", "2021-11-08", "--json", "--db", db_url])
     out, err = capsys.readouterr()
     assert (code, err) == (0, "")
@@ -272,8 +243,8 @@ def test_cli_hours_to_before_from_is_one_error_line_naming_TO_DATE(db_url, capsy
 
 
 def test_cli_sla_json_is_the_projection(ledger, db_url, capsys):
-    applied(ledger, client(), open_ticket("2025-03-07T16:00:00+03:00"),
-            respond("2025-03-10T11:00:00+03:00"))
+    applied(ledger, register(), open_ticket("T-1", at="2025-03-07T16:00:00+03:00"),
+            respond("T-1", "2025-03-10T11:00:00+03:00"))
     code = main(["sla", "T-1", "--json", "--db", db_url])
     out, err = capsys.readouterr()
     assert (code, err) == (0, "")
@@ -283,9 +254,9 @@ def test_cli_sla_json_is_the_projection(ledger, db_url, capsys):
 
 
 def test_cli_sla_known_at(ledger, db_url, capsys):
-    applied(ledger, client(), open_ticket("2025-03-14T17:30:00+03:00"))
+    applied(ledger, register(), open_ticket("T-1", at="2025-03-14T17:30:00+03:00"))
     known_before = ledger.recorded_events()[-1].recorded_at
-    applied(ledger, respond("2025-03-17T10:30:00+03:00"))
+    applied(ledger, respond("T-1", "2025-03-17T10:30:00+03:00"))
     code = main(["sla", "T-1", "--known-at", known_before.isoformat(), "--json", "--db", db_url])
     out, _ = capsys.readouterr()
     assert code == 0
@@ -293,7 +264,7 @@ def test_cli_sla_known_at(ledger, db_url, capsys):
 
 
 def test_cli_sla_unknown_ticket_is_one_error_line(ledger, db_url, capsys):
-    applied(ledger, client())
+    applied(ledger, register())
     code = main(["sla", "T-404", "--json", "--db", db_url])
     out, err = capsys.readouterr()
     assert code == 1 and out == ""
