@@ -13,14 +13,45 @@ from commands.cli import main
 from ledger.errors import NotFoundError
 from ledger.timeutil import MOSCOW, utc_now
 from projections.entitlements import entitlements
+from tests.builders import (
+    CLIENT,
+    PRODUCT,
+    assign_engineer,
+    cancel,
+    end_pilot,
+    finish_implementation,
+    hand_over_key,
+    issue_license,
+    log,
+    open_ticket,
+    register,
+    register_configuration,
+    release,
+    start_implementation,
+    start_pilot,
+    subscribe,
+)
 from tests.support import apply, applied, event_count
 
-CLIENT = "acme"
-CRM = "RegionSoft CRM"
+CRM = PRODUCT
 MAIL = "RegionSoft Mail"
 
 HANDOVER = "2025-01-15T12:00:00+03:00"  # R-PTP-6: free month [2025-01-15 12:00, 2025-02-15 12:00)
 FREE_MONTH_ENDS = "2025-02-15T12:00:00+03:00"
+OPENED = "2025-03-03T11:00:00+03:00"  # ticket T-1, unless a test says otherwise
+WORKED = "2025-03-04T11:00:00+03:00"  # when work on T-1 is logged: after any free month (R-PTP-6)
+
+RELEASES = [
+    release("8.0", "2019-06-01", product=CRM),
+    release("9.0", "2021-09-01", product=CRM),
+    release("10.0", "2025-03-03", product=CRM),
+    release("2.0", "2018-01-10", product=MAIL),
+    release("3.0", "2024-12-01", product=MAIL),
+]
+# The client, registered when the commands are applied (no `at`), and the same client with
+# licence L-1 whose key is handed over at HANDOVER.
+REGISTERED = register(at=None)
+LICENSED = [REGISTERED, issue_license("L-1", "2025-01-10", product=CRM), hand_over_key("L-1", HANDOVER)]
 
 SERVICES_WITH_PRIORITY = {
     activity: "included"
@@ -50,52 +81,11 @@ def ask(ledger, when: str, known_at: datetime | None = None, client_id: str = CL
     return entitlements(ledger, client_id, at(when), known_at or utc_now())
 
 
-def releases() -> list[dict]:
-    return [
-        {"command": "ReleaseVersion", "product": CRM, "version": "8.0", "released_on": "2019-06-01"},
-        {"command": "ReleaseVersion", "product": CRM, "version": "9.0", "released_on": "2021-09-01"},
-        {"command": "ReleaseVersion", "product": CRM, "version": "10.0", "released_on": "2025-03-03"},
-        {"command": "ReleaseVersion", "product": MAIL, "version": "2.0", "released_on": "2018-01-10"},
-        {"command": "ReleaseVersion", "product": MAIL, "version": "3.0", "released_on": "2024-12-01"},
-    ]
-
-
-def client(*, licensed: bool = True) -> list[dict]:
-    commands = [{"command": "RegisterClient", "client_id": CLIENT, "name": "Acme LLC"}]
-    if licensed:
-        commands += [
-            {"command": "IssueLicense", "client_id": CLIENT, "license_id": "L-1", "product": CRM,
-             "issued_on": "2025-01-10"},
-            {"command": "HandOverLicenseKey", "client_id": CLIENT, "license_id": "L-1", "at": HANDOVER},
-        ]  # fmt: skip
-    return commands
-
-
-def subscribe(at_: str, subscription_id: str = "S-1") -> dict:
-    return {"command": "SubscribePriority", "client_id": CLIENT, "subscription_id": subscription_id, "at": at_}
-
-
-def cancel(at_: str, subscription_id: str = "S-1") -> dict:
-    return {"command": "CancelPriority", "client_id": CLIENT, "subscription_id": subscription_id, "at": at_}
-
-
-def open_ticket(ticket_id: str = "T-1", *, category: str = "question", at_: str = "2025-03-03T11:00:00+03:00",
-                product: str = CRM, version: str = "9.0") -> dict:
-    command = {
-        "command": "OpenTicket", "ticket_id": ticket_id, "client_id": CLIENT, "at": at_,
-        "channel": "portal", "subject": "Help", "category": category,
-        "product": product, "version": version,
-    }  # fmt: skip
-    if category == "bug":
-        command |= {"build": "9.0.1234", "description": "Crash on save", "screenshot": "err.png"}
-    return command
-
-
 # --- the CONTRACT shape ------------------------------------------------------------------------
 
 
 def test_contract_shape_of_entitlements(ledger):
-    applied(ledger, *releases(), *client())
+    applied(ledger, *RELEASES, *LICENSED)
     known_at = utc_now()
     result = entitlements(ledger, CLIENT, at("2025-01-20T12:00:00+03:00"), known_at)
     assert set(result) == {
@@ -127,7 +117,7 @@ def test_unknown_client_is_not_found(ledger):
 
 
 def test_R_PTP_6_free_first_month_from_key_handover_to_one_month_later(ledger):
-    applied(ledger, *client())
+    applied(ledger, *LICENSED)
     before = ask(ledger, "2025-01-15T11:59:59+03:00")
     assert before["priority"] == {
         "active": False, "sources": [], "mandatory": False, "mandatory_reasons": [], "engineer": None,
@@ -140,19 +130,14 @@ def test_R_PTP_6_free_first_month_from_key_handover_to_one_month_later(ledger):
 
 
 def test_R_PTP_6_only_the_first_licence_key_starts_a_free_month(ledger):
-    applied(
-        ledger, *client(),
-        {"command": "IssueLicense", "client_id": CLIENT, "license_id": "L-2", "product": MAIL,
-         "issued_on": "2025-05-01"},
-        {"command": "HandOverLicenseKey", "client_id": CLIENT, "license_id": "L-2",
-         "at": "2025-05-02T10:00:00+03:00"},
-    )  # fmt: skip
+    applied(ledger, *LICENSED, issue_license("L-2", "2025-05-01", product=MAIL),
+            hand_over_key("L-2", "2025-05-02T10:00:00+03:00"))
     assert ask(ledger, "2025-05-10T12:00:00+03:00")["priority"]["active"] is False
 
 
 def test_R_PTP_1_paid_subscription_gives_paid_source(ledger):
-    applied(ledger, *client(licensed=False), subscribe("2025-03-01T00:00:00+03:00"),
-            cancel("2025-06-01T00:00:00+03:00"))
+    applied(ledger, REGISTERED, subscribe("S-1", "2025-03-01T00:00:00+03:00"),
+            cancel("S-1", "2025-06-01T00:00:00+03:00"))
     assert ask(ledger, "2025-02-28T23:59:59+03:00")["priority"]["active"] is False
     during = ask(ledger, "2025-03-01T00:00:00+03:00")["priority"]
     assert during["active"] and during["sources"] == ["paid"]
@@ -161,28 +146,19 @@ def test_R_PTP_1_paid_subscription_gives_paid_source(ledger):
 
 
 def test_R_PTP_7_pilot_gives_priority_during_and_not_after_EndPilot(ledger):
-    applied(
-        ledger, *client(licensed=False),
-        {"command": "StartPilot", "client_id": CLIENT, "pilot_id": "P-1",
-         "at": "2025-04-01T09:00:00+03:00", "contract": "PILOT-7"},
-    )  # fmt: skip
+    applied(ledger, REGISTERED, start_pilot("P-1", "2025-04-01T09:00:00+03:00"))
     assert ask(ledger, "2025-04-01T08:59:59+03:00")["priority"]["active"] is False
     assert ask(ledger, "2025-04-01T09:00:00+03:00")["priority"]["sources"] == ["pilot"]
     assert ask(ledger, "2026-01-01T00:00:00+03:00")["priority"]["sources"] == ["pilot"]  # not ended yet
-    applied(ledger, {"command": "EndPilot", "client_id": CLIENT, "pilot_id": "P-1",
-                     "at": "2025-05-20T18:00:00+03:00"})
+    applied(ledger, end_pilot("P-1", "2025-05-20T18:00:00+03:00"))
     assert ask(ledger, "2025-05-20T17:59:59+03:00")["priority"]["sources"] == ["pilot"]
     ended = ask(ledger, "2025-05-20T18:00:00+03:00")["priority"]
     assert not ended["active"] and ended["sources"] == []
 
 
 def test_I_7_overlapping_sources_are_all_listed(ledger):
-    applied(
-        ledger, *client(),
-        {"command": "StartPilot", "client_id": CLIENT, "pilot_id": "P-1",
-         "at": "2025-01-01T10:00:00+03:00", "contract": "PILOT-7"},
-        subscribe("2025-02-01T00:00:00+03:00"),
-    )  # fmt: skip
+    applied(ledger, *LICENSED, start_pilot("P-1", "2025-01-01T10:00:00+03:00"),
+            subscribe("S-1", "2025-02-01T00:00:00+03:00"))
     assert ask(ledger, "2025-01-10T12:00:00+03:00")["priority"]["sources"] == ["pilot"]
     assert ask(ledger, "2025-01-20T12:00:00+03:00")["priority"]["sources"] == ["first_month", "pilot"]
     assert ask(ledger, "2025-02-01T12:00:00+03:00")["priority"]["sources"] == ["paid", "first_month", "pilot"]
@@ -193,11 +169,8 @@ def test_I_7_overlapping_sources_are_all_listed(ledger):
 
 
 def test_R_PTP_2_mandatory_while_implementation_is_in_progress(ledger):
-    applied(
-        ledger, *client(licensed=False),
-        {"command": "StartImplementation", "client_id": CLIENT, "at": "2025-02-03T10:00:00+03:00"},
-        {"command": "FinishImplementation", "client_id": CLIENT, "at": "2025-06-30T18:00:00+03:00"},
-    )  # fmt: skip
+    applied(ledger, REGISTERED, start_implementation("2025-02-03T10:00:00+03:00"),
+            finish_implementation("2025-06-30T18:00:00+03:00"))
     before = ask(ledger, "2025-02-03T09:59:59+03:00")["priority"]
     assert (before["mandatory"], before["mandatory_reasons"]) == (False, [])
     during = ask(ledger, "2025-04-01T12:00:00+03:00")["priority"]
@@ -210,11 +183,7 @@ def test_R_PTP_2_mandatory_while_implementation_is_in_progress(ledger):
 
 
 def test_R_PTP_3_mandatory_once_a_personal_configuration_is_registered(ledger):
-    applied(
-        ledger, *client(licensed=False),
-        {"command": "RegisterPersonalConfiguration", "client_id": CLIENT,
-         "configuration_id": "PC-42", "at": "2025-03-01T10:00:00+03:00"},
-    )  # fmt: skip
+    applied(ledger, REGISTERED, register_configuration("PC-42", "2025-03-01T10:00:00+03:00"))
     assert ask(ledger, "2025-02-28T12:00:00+03:00")["priority"]["mandatory"] is False
     later = ask(ledger, "2027-01-01T12:00:00+03:00")["priority"]  # no end: it stays mandatory
     assert later["mandatory"] is True
@@ -223,12 +192,8 @@ def test_R_PTP_3_mandatory_once_a_personal_configuration_is_registered(ledger):
 
 
 def test_R_PTP_2_R_PTP_3_both_reasons_are_listed(ledger):
-    applied(
-        ledger, *client(licensed=False),
-        {"command": "StartImplementation", "client_id": CLIENT, "at": "2025-02-03T10:00:00+03:00"},
-        {"command": "RegisterPersonalConfiguration", "client_id": CLIENT,
-         "configuration_id": "PC-42", "at": "2025-03-01T10:00:00+03:00"},
-    )  # fmt: skip
+    applied(ledger, REGISTERED, start_implementation("2025-02-03T10:00:00+03:00"),
+            register_configuration("PC-42", "2025-03-01T10:00:00+03:00"))
     reasons = ask(ledger, "2025-03-02T12:00:00+03:00")["priority"]["mandatory_reasons"]
     assert sorted(r.split(":")[0] for r in reasons) == ["R-PTP-2", "R-PTP-3"]
 
@@ -237,23 +202,17 @@ def test_R_PTP_2_R_PTP_3_both_reasons_are_listed(ledger):
 
 
 def test_R_PTP_5_engineer_only_while_priority_is_active(ledger):
-    applied(ledger, *client(),
-            {"command": "AssignEngineer", "client_id": CLIENT, "engineer": "ivanov",
-             "at": "2025-01-16T10:00:00+03:00"})  # fmt: skip
+    applied(ledger, *LICENSED, assign_engineer("ivanov", "2025-01-16T10:00:00+03:00"))
     assert ask(ledger, "2025-01-20T12:00:00+03:00")["priority"]["engineer"] == "ivanov"
     # The free month is over: no priority, so no dedicated engineer (R-PTP-5).
     assert ask(ledger, FREE_MONTH_ENDS)["priority"]["engineer"] is None
 
 
 def test_R_PTP_5_engineer_is_the_latest_assignment_at_or_before_T(ledger):
-    applied(
-        ledger, *client(licensed=False), subscribe("2025-01-01T00:00:00+03:00"),
-        # Recorded out of valid-time order: the later assignment first.
-        {"command": "AssignEngineer", "client_id": CLIENT, "engineer": "petrova",
-         "at": "2025-03-01T10:00:00+03:00"},
-        {"command": "AssignEngineer", "client_id": CLIENT, "engineer": "ivanov",
-         "at": "2025-02-01T10:00:00+03:00"},
-    )  # fmt: skip
+    applied(ledger, REGISTERED, subscribe("S-1", "2025-01-01T00:00:00+03:00"),
+            # Recorded out of valid-time order: the later assignment first.
+            assign_engineer("petrova", "2025-03-01T10:00:00+03:00"),
+            assign_engineer("ivanov", "2025-02-01T10:00:00+03:00"))
     assert ask(ledger, "2025-01-31T12:00:00+03:00")["priority"]["engineer"] is None  # none yet
     assert ask(ledger, "2025-02-01T10:00:00+03:00")["priority"]["engineer"] == "ivanov"
     assert ask(ledger, "2025-03-01T09:59:59+03:00")["priority"]["engineer"] == "ivanov"
@@ -261,13 +220,9 @@ def test_R_PTP_5_engineer_is_the_latest_assignment_at_or_before_T(ledger):
 
 
 def test_R_PTP_5_reassignment_at_the_same_instant_wins(ledger):
-    applied(
-        ledger, *client(licensed=False), subscribe("2025-01-01T00:00:00+03:00"),
-        {"command": "AssignEngineer", "client_id": CLIENT, "engineer": "ivanov",
-         "at": "2025-02-01T10:00:00+03:00"},
-        {"command": "AssignEngineer", "client_id": CLIENT, "engineer": "petrova",
-         "at": "2025-02-01T10:00:00+03:00"},
-    )  # fmt: skip
+    applied(ledger, REGISTERED, subscribe("S-1", "2025-01-01T00:00:00+03:00"),
+            assign_engineer("ivanov", "2025-02-01T10:00:00+03:00"),
+            assign_engineer("petrova", "2025-02-01T10:00:00+03:00"))
     # The same valid time, recorded later: the latest assignment is petrova's.
     assert ask(ledger, "2025-02-02T12:00:00+03:00")["priority"]["engineer"] == "petrova"
 
@@ -277,7 +232,7 @@ def test_R_PTP_5_reassignment_at_the_same_instant_wins(ledger):
 
 def test_R_PTP_4_I_8_continuous_since_first_handover_includes_new_versions(ledger):
     # Free month, then paid from the very instant it ends: continuous since the handover.
-    applied(ledger, *client(), subscribe(FREE_MONTH_ENDS))
+    applied(ledger, *LICENSED, subscribe("S-1", FREE_MONTH_ENDS))
     assert ask(ledger, HANDOVER)["new_versions_included"] is True
     assert ask(ledger, "2025-06-01T12:00:00+03:00")["new_versions_included"] is True
 
@@ -285,7 +240,7 @@ def test_R_PTP_4_I_8_continuous_since_first_handover_includes_new_versions(ledge
 def test_R_PTP_4_I_8_gap_of_a_day_then_twelve_months_needed(ledger):
     # Free month ends 2025-02-15 12:00; paid from 2025-02-16 12:00: a 1-day gap breaks it,
     # so new versions only once the new run is 12 months old (2026-02-16 12:00).
-    applied(ledger, *client(), subscribe("2025-02-16T12:00:00+03:00"))
+    applied(ledger, *LICENSED, subscribe("S-1", "2025-02-16T12:00:00+03:00"))
     assert ask(ledger, "2025-02-10T12:00:00+03:00")["new_versions_included"] is True
     assert ask(ledger, "2025-06-01T12:00:00+03:00")["new_versions_included"] is False
     assert ask(ledger, "2026-02-16T11:59:59+03:00")["new_versions_included"] is False
@@ -294,20 +249,14 @@ def test_R_PTP_4_I_8_gap_of_a_day_then_twelve_months_needed(ledger):
 
 def test_R_PTP_4_I_8_gap_under_a_day_keeps_continuity(ledger):
     # 2025-02-15 12:00 -> 2025-02-16 11:59: 23 h 59 min, continuity holds.
-    applied(ledger, *client(), subscribe("2025-02-16T11:59:00+03:00"))
+    applied(ledger, *LICENSED, subscribe("S-1", "2025-02-16T11:59:00+03:00"))
     assert ask(ledger, "2025-06-01T12:00:00+03:00")["new_versions_included"] is True
     assert ask(ledger, "2025-02-16T06:00:00+03:00")["new_versions_included"] is False  # nothing holds
 
 
 def test_R_PTP_4_I_8_before_the_first_handover_twelve_months_are_needed(ledger):
-    applied(
-        ledger, *client(licensed=False),
-        {"command": "StartPilot", "client_id": CLIENT, "pilot_id": "P-1",
-         "at": "2024-06-01T00:00:00+03:00", "contract": "PILOT-7"},
-        {"command": "IssueLicense", "client_id": CLIENT, "license_id": "L-1", "product": CRM,
-         "issued_on": "2025-01-10"},
-        {"command": "HandOverLicenseKey", "client_id": CLIENT, "license_id": "L-1", "at": HANDOVER},
-    )  # fmt: skip
+    applied(ledger, REGISTERED, start_pilot("P-1", "2024-06-01T00:00:00+03:00"),
+            issue_license("L-1", "2025-01-10"), hand_over_key("L-1", HANDOVER))
     # At 2024-08-01 the licence is not bought yet and the pilot is 2 months old (I-8: 12 needed).
     assert ask(ledger, "2024-08-01T12:00:00+03:00")["new_versions_included"] is False
     # From the handover on, the run (begun 2024-06-01) is continuous since it: included.
@@ -318,8 +267,8 @@ def test_R_PTP_4_I_8_before_the_first_handover_twelve_months_are_needed(ledger):
 
 
 def test_R_WTY_5_I_2_warranty_versions_per_product(ledger):
-    applied(ledger, *releases(), *client(),
-            open_ticket(product=MAIL, version="2.0", at_="2025-01-20T11:00:00+03:00"))
+    applied(ledger, *RELEASES, *LICENSED,
+            open_ticket("T-1", product=MAIL, version="2.0", at="2025-01-20T11:00:00+03:00"))
     # CRM at 2025-02-01: current 9.0; previous 8.0 is past 2019-06-01 + 5 y = 2024-06-01.
     # MAIL: current 3.0 (2024-12-01); previous 2.0 until 2018-01-10 + 5 y = 2023-01-10: out.
     assert ask(ledger, "2025-02-01T12:00:00+03:00")["warranty_versions"] == {CRM: ["9.0"], MAIL: ["3.0"]}
@@ -329,10 +278,9 @@ def test_R_WTY_5_I_2_warranty_versions_per_product(ledger):
 
 
 def test_I_2_warranty_versions_as_known_at_K_ignore_later_releases(ledger):
-    applied(ledger, *releases()[:2], *client())
+    applied(ledger, *RELEASES[:2], *LICENSED)
     known_at = ledger.recorded_events()[-1].recorded_at
-    applied(ledger, {"command": "ReleaseVersion", "product": CRM, "version": "10.0",
-                     "released_on": "2025-03-03"})
+    applied(ledger, release("10.0", "2025-03-03"))
     # As known at K: 9.0 current, 8.0 past its 5 years (2024-06-01).
     assert ask(ledger, "2025-04-01T12:00:00+03:00", known_at)["warranty_versions"] == {CRM: ["9.0"]}
     assert ask(ledger, "2025-04-01T12:00:00+03:00")["warranty_versions"] == {CRM: ["10.0", "9.0"]}
@@ -342,7 +290,7 @@ def test_I_2_warranty_versions_as_known_at_K_ignore_later_releases(ledger):
 
 
 def test_section_4_services_follow_the_matrix(ledger):
-    applied(ledger, *client())
+    applied(ledger, *LICENSED)
     assert ask(ledger, "2025-01-20T12:00:00+03:00")["services"] == SERVICES_WITH_PRIORITY
     assert ask(ledger, "2025-03-01T12:00:00+03:00")["services"] == SERVICES_WITHOUT_PRIORITY
 
@@ -351,12 +299,10 @@ def test_section_4_services_follow_the_matrix(ledger):
 
 
 def test_I_9_known_at_before_SubscribePriority_gives_the_earlier_answer(ledger):
-    applied(ledger, *client(licensed=False),
-            {"command": "AssignEngineer", "client_id": CLIENT, "engineer": "ivanov",
-             "at": "2025-02-01T10:00:00+03:00"})  # fmt: skip
+    applied(ledger, REGISTERED, assign_engineer("ivanov", "2025-02-01T10:00:00+03:00"))
     known_before = ledger.recorded_events()[-1].recorded_at
     # Recorded later, valid from the past (2025-03-01).
-    applied(ledger, subscribe("2025-03-01T00:00:00+03:00"))
+    applied(ledger, subscribe("S-1", "2025-03-01T00:00:00+03:00"))
     when = "2025-04-01T12:00:00+03:00"
 
     then = ask(ledger, when, known_before)
@@ -372,9 +318,9 @@ def test_I_9_known_at_before_SubscribePriority_gives_the_earlier_answer(ledger):
 
 
 def test_I_9_known_at_before_the_client_was_recorded_is_not_found(ledger):
-    applied(ledger, *releases())
+    applied(ledger, *RELEASES)
     known_at = ledger.recorded_events()[-1].recorded_at
-    applied(ledger, *client())
+    applied(ledger, *LICENSED)
     with pytest.raises(NotFoundError):
         ask(ledger, HANDOVER, known_at)
 
@@ -382,71 +328,55 @@ def test_I_9_known_at_before_the_client_was_recorded_is_not_found(ledger):
 # --- LogTime: R-PTP-3 is enforced when the work is logged (I-4 step 5) ------------------------------
 
 
-def log(entry_id: str, activity: str = "personal_config", *, started_at: str = "2025-03-04T11:00:00+03:00",
-        ticket_id: str = "T-1", minutes: int = 45) -> dict:
-    return {
-        "command": "LogTime", "ticket_id": ticket_id, "entry_id": entry_id, "engineer": "ivanov",
-        "started_at": started_at, "minutes": minutes, "activity": activity,
-    }  # fmt: skip
-
-
 def test_R_PTP_3_personal_config_work_without_priority_is_refused_and_records_nothing(ledger):
     # The free month ended 2025-02-15; nothing else covers 2025-03-04.
-    applied(ledger, *releases(), *client(), open_ticket(category="personal_config"))
+    applied(ledger, *RELEASES, *LICENSED, open_ticket("T-1", "personal_config", at=OPENED))
     before = event_count(ledger)
-    [outcome] = apply(ledger, log("E-1"))
+    [outcome] = apply(ledger, log("T-1", "E-1", WORKED, activity="personal_config"))
     assert outcome.status == "rejected"
     assert outcome.error.startswith("R-PTP-3")
     assert event_count(ledger) == before
     # Other work on the same ticket is standard support, and is accepted.
-    applied(ledger, log("E-2", "consultation"))
+    applied(ledger, log("T-1", "E-2", WORKED, activity="consultation"))
 
 
 def test_R_PTP_3_personal_config_work_refused_even_on_a_question_ticket(ledger):
-    applied(ledger, *releases(), *client(licensed=False), open_ticket(category="question"))
+    applied(ledger, *RELEASES, REGISTERED, open_ticket("T-1", "question", at=OPENED))
     before = event_count(ledger)
-    [outcome] = apply(ledger, log("E-1"))
+    [outcome] = apply(ledger, log("T-1", "E-1", WORKED, activity="personal_config"))
     assert outcome.status == "rejected" and "R-PTP-3" in outcome.error
     assert event_count(ledger) == before
 
 
 def test_R_PTP_3_personal_config_work_within_the_free_month_is_applied(ledger):
-    applied(ledger, *releases(), *client(), open_ticket(category="personal_config", at_="2025-01-20T10:00:00+03:00"))
-    applied(ledger, log("E-1", started_at="2025-01-20T11:00:00+03:00"))
+    applied(ledger, *RELEASES, *LICENSED, open_ticket("T-1", "personal_config", at="2025-01-20T10:00:00+03:00"))
+    applied(ledger, log("T-1", "E-1", "2025-01-20T11:00:00+03:00", activity="personal_config"))
     # The same work at the instant the free month ends (half-open, I-7) is refused.
-    [outcome] = apply(ledger, log("E-2", started_at=FREE_MONTH_ENDS))
+    [outcome] = apply(ledger, log("T-1", "E-2", FREE_MONTH_ENDS, activity="personal_config"))
     assert outcome.status == "rejected" and outcome.error.startswith("R-PTP-3")
 
 
-@pytest.mark.parametrize(
-    "coverage",
-    [
-        {"command": "StartPilot", "client_id": CLIENT, "pilot_id": "P-1",
-         "at": "2025-03-01T00:00:00+03:00", "contract": "PILOT-7"},
-        {"command": "SubscribePriority", "client_id": CLIENT, "subscription_id": "S-1",
-         "at": "2025-03-01T00:00:00+03:00"},
-    ],
-    ids=["pilot", "paid"],
-)  # fmt: skip
+@pytest.mark.parametrize("coverage", [start_pilot("P-1", "2025-03-01T00:00:00+03:00"),
+                                      subscribe("S-1", "2025-03-01T00:00:00+03:00")], ids=["pilot", "paid"])
 def test_R_PTP_3_personal_config_work_with_priority_is_applied(ledger, coverage):
-    applied(ledger, *releases(), *client(licensed=False), coverage, open_ticket(category="personal_config"))
+    applied(ledger, *RELEASES, REGISTERED, coverage, open_ticket("T-1", "personal_config", at=OPENED))
     before = event_count(ledger)
-    applied(ledger, log("E-1"))
+    applied(ledger, log("T-1", "E-1", WORKED, activity="personal_config"))
     assert [r.type for r in ledger.recorded_events()[before:]] == ["TimeLogged"]
 
 
 def test_R_EXC_3_personal_config_work_on_client_change_restore_is_billable_not_refused(ledger):
     # I-4 step 1 (R-EXC-3, paid whatever the tier) decides before step 5 (R-PTP-3).
-    applied(ledger, *releases(), *client(licensed=False), open_ticket(category="client_change_restore"))
-    applied(ledger, log("E-1"))
+    applied(ledger, *RELEASES, REGISTERED, open_ticket("T-1", "client_change_restore", at=OPENED))
+    applied(ledger, log("T-1", "E-1", WORKED, activity="personal_config"))
 
 
 def test_R_PTP_3_personal_config_work_on_a_pending_bug_without_priority_is_refused(ledger):
     # No tier but priority allows personal_config (I-4 step 5), whatever the bug's verdict
     # turns out to be: refuse it now rather than discover it on the invoice.
-    applied(ledger, *releases(), *client(licensed=False), open_ticket(category="bug"))
+    applied(ledger, *RELEASES, REGISTERED, open_ticket("T-1", "bug", at=OPENED))
     before = event_count(ledger)
-    [outcome] = apply(ledger, log("E-1"))
+    [outcome] = apply(ledger, log("T-1", "E-1", WORKED, activity="personal_config"))
     assert outcome.status == "rejected" and "R-PTP-3" in outcome.error
     assert event_count(ledger) == before
 
@@ -455,9 +385,7 @@ def test_R_PTP_3_personal_config_work_on_a_pending_bug_without_priority_is_refus
 
 
 def test_cli_entitlements_json_is_the_projection(ledger, db_url, capsys):
-    applied(ledger, *releases(), *client(),
-            {"command": "AssignEngineer", "client_id": CLIENT, "engineer": "ivanov",
-             "at": "2025-01-16T10:00:00+03:00"})  # fmt: skip
+    applied(ledger, *RELEASES, *LICENSED, assign_engineer("ivanov", "2025-01-16T10:00:00+03:00"))
     # Without an offset the instant is Moscow time (CONTRACT.md "Times").
     code = main(["entitlements", CLIENT, "--at", "2025-01-20T12:00", "--json", "--db", db_url])
     out, err = capsys.readouterr()
@@ -470,9 +398,9 @@ def test_cli_entitlements_json_is_the_projection(ledger, db_url, capsys):
 
 
 def test_cli_entitlements_known_at(ledger, db_url, capsys):
-    applied(ledger, *client(licensed=False))
+    applied(ledger, REGISTERED)
     known_before = ledger.recorded_events()[-1].recorded_at
-    applied(ledger, subscribe("2025-03-01T00:00:00+03:00"))
+    applied(ledger, subscribe("S-1", "2025-03-01T00:00:00+03:00"))
     code = main(["entitlements", CLIENT, "--at", "2025-04-01T12:00:00+03:00", "--known-at",
                  known_before.isoformat(), "--json", "--db", db_url])
     out, _ = capsys.readouterr()
@@ -482,7 +410,7 @@ def test_cli_entitlements_known_at(ledger, db_url, capsys):
 
 
 def test_cli_entitlements_unknown_client_is_one_error_line(ledger, db_url, capsys):
-    applied(ledger, *client())
+    applied(ledger, *LICENSED)
     code = main(["entitlements", "nobody", "--at", "2025-01-20T12:00", "--json", "--db", db_url])
     out, err = capsys.readouterr()
     assert code == 1
