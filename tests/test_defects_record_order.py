@@ -24,19 +24,24 @@ import pytest
 from projections.entitlements import entitlements
 from projections.explain import explain
 from projections.invoice import invoice
+from tests.builders import (
+    CLIENT,
+    hand_over_key,
+    issue,
+    issue_license,
+    log,
+    open_ticket,
+    price_list,
+    register,
+    subscribe,
+)
 from tests.support import applied
 
-CLIENT = "acme"
-PRODUCT = "RegionSoft CRM"
-
-SUBSCRIBE = {"command": "SubscribePriority", "client_id": CLIENT, "subscription_id": "S-1",
-             "at": "2025-03-01T00:00"}
-ISSUE_L2 = {"command": "IssueLicense", "client_id": CLIENT, "license_id": "L2", "product": PRODUCT,
-            "issued_on": "2025-03-01"}
-KEY_L2 = {"command": "HandOverLicenseKey", "client_id": CLIENT, "license_id": "L2", "at": "2025-03-01T12:00"}
-ISSUE_L1 = {"command": "IssueLicense", "client_id": CLIENT, "license_id": "L1", "product": PRODUCT,
-            "issued_on": "2025-01-10"}
-KEY_L1 = {"command": "HandOverLicenseKey", "client_id": CLIENT, "license_id": "L1", "at": "2025-01-10T10:00"}
+SUBSCRIBE = subscribe("S-1", "2025-03-01T00:00")
+ISSUE_L2 = issue_license("L2", "2025-03-01")
+KEY_L2 = hand_over_key("L2", "2025-03-01T12:00")
+ISSUE_L1 = issue_license("L1", "2025-01-10")
+KEY_L1 = hand_over_key("L1", "2025-01-10T10:00")
 FACTS = (SUBSCRIBE, ISSUE_L2, KEY_L2, ISSUE_L1, KEY_L1)
 PERIODS = ("2025-01", "2025-02", "2025-03", "2025-04")
 
@@ -44,9 +49,8 @@ PERIODS = ("2025-01", "2025-02", "2025-03", "2025-04")
 @pytest.fixture
 def acme(ledger):
     applied(ledger,
-            {"command": "PublishPriceList", "effective_from": "2025-01-01", "norm_hour": "3000.00",
-             "priority_month": "15000.00"},
-            {"command": "RegisterClient", "client_id": CLIENT, "name": "Acme", "at": "2025-01-01T09:00"})
+            price_list("2025-01-01", norm_hour="3000.00", priority_month="15000.00"),
+            register(CLIENT, "2025-01-01T09:00"))
     return ledger
 
 
@@ -93,10 +97,9 @@ def test_I_9_every_record_order_of_the_same_facts_gives_the_same_invoices(ledger
     for n, order in enumerate(orders[::6] + [orders[-1]]):  # six of them, both ends included
         client = f"c{n}"
         applied(ledger,
-                {"command": "RegisterClient", "client_id": client, "name": client, "at": "2025-01-01T09:00"},
+                register(client, "2025-01-01T09:00"),
                 *({**command, "client_id": client} for command in order))
-    applied(ledger, {"command": "PublishPriceList", "effective_from": "2025-01-01", "norm_hour": "3000.00",
-                     "priority_month": "15000.00"})
+    applied(ledger, price_list("2025-01-01", norm_hour="3000.00", priority_month="15000.00"))
     for n in range(6):
         for period in PERIODS:
             document = invoice(ledger, f"c{n}", period, ledger.last_recorded_at())
@@ -136,7 +139,7 @@ def test_I_9_as_known_at_each_K_the_free_month_follows_the_facts_known_then(acme
 
 def test_I_9_an_issued_invoice_stays_and_the_difference_is_an_adjustment(acme):
     applied(acme, SUBSCRIBE, ISSUE_L2, KEY_L2,
-            {"command": "IssueInvoice", "client_id": CLIENT, "period": "2025-03", "at": "2025-04-01T09:00"})
+            issue("2025-03", "2025-04-01T09:00"))
     applied(acme, ISSUE_L1, KEY_L1)
     march = bill(acme, "2025-03")
     assert march["status"] == "issued" and march["total"] == "483.87"  # as issued (I-9)
@@ -168,10 +171,9 @@ def test_R_PTP_4_I_8_continuity_counts_from_the_same_first_licence_key_handover(
     licence key handover is L1's, for the free month and for continuity alike."""
     applied(acme,
             {**ISSUE_L1},
-            {"command": "IssueLicense", "client_id": CLIENT, "license_id": "L2", "product": PRODUCT,
-             "issued_on": "2025-02-01"},
-            {"command": "HandOverLicenseKey", "client_id": CLIENT, "license_id": "L2", "at": "2025-02-01T10:00"},
-            {"command": "HandOverLicenseKey", "client_id": CLIENT, "license_id": "L1", "at": "2025-03-01T10:00"})
+            issue_license("L2", "2025-02-01"),
+            hand_over_key("L2", "2025-02-01T10:00"),
+            hand_over_key("L1", "2025-03-01T10:00"))
     known = acme.last_recorded_at()
     # 2025-02-15: L2's key is not the first licence's: no free month, no coverage (R-PTP-6).
     february = entitlements(acme, CLIENT, at=_at("2025-02-15T12:00"), known_at=known)
@@ -192,11 +194,8 @@ def test_R_PTP_3_work_covered_only_by_a_free_month_that_moved_needs_a_decision(a
     """Personal-configuration work covered by L2's month as known then; once L1 is known to
     be the first licence the month is January's, and the work has no coverage (R-PTP-3)."""
     applied(acme, ISSUE_L2, KEY_L2,
-            {"command": "OpenTicket", "ticket_id": "T-PC", "client_id": CLIENT, "at": "2025-03-10T09:00",
-             "channel": "email", "subject": "Custom fields", "category": "personal_config",
-             "product": PRODUCT, "version": "9.0"},
-            {"command": "LogTime", "ticket_id": "T-PC", "entry_id": "E1", "engineer": "ivanov",
-             "started_at": "2025-03-10T11:00", "minutes": 45, "activity": "personal_config"})
+            open_ticket("T-PC", "personal_config", at="2025-03-10T09:00"),
+            log("T-PC", "E1", "2025-03-10T11:00", 45, activity="personal_config"))
     assert bill(acme, "2025-03")["problems"] == []  # included in L2's free month (I-4)
     applied(acme, ISSUE_L1, KEY_L1)
     march = bill(acme, "2025-03")
