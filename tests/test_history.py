@@ -16,50 +16,49 @@ from projections.entitlements import entitlements
 from projections.explain import explain
 from projections.history import client_history
 from projections.invoice import invoice
+from tests.builders import (
+    CLIENT,
+    hand_over_key,
+    issue,
+    issue_license,
+    log,
+    open_ticket,
+    override_day,
+    price_list,
+    register,
+    release,
+    subscribe,
+)
 from tests.support import apply, applied
 
 MOSCOW = ZoneInfo("Europe/Moscow")
-CLIENT = "acme"
-PRODUCT = "RegionSoft CRM"
 
 # (command, actor, the events it records for the client: (event id, type, valid time))
 CLIENT_STORY = [
-    ({"command": "RegisterClient", "command_id": "h1", "client_id": CLIENT, "name": "Acme",
-      "at": "2025-01-10T09:00"}, "anna",
+    ({**register(CLIENT, "2025-01-10T09:00"), "command_id": "h1"}, "anna",
      [("client/acme#1", "ClientRegistered", datetime(2025, 1, 10, 9, 0, tzinfo=MOSCOW)),
       ("priority/acme#1", "PriorityAccountOpened", None)]),
-    ({"command": "IssueLicense", "command_id": "h2", "client_id": CLIENT, "license_id": "L1",
-      "product": PRODUCT, "issued_on": "2025-01-10"}, "anna",
+    ({**issue_license("L1", "2025-01-10"), "command_id": "h2"}, "anna",
      [("client/acme#2", "LicenseIssued", datetime(2025, 1, 10, tzinfo=MOSCOW))]),
-    ({"command": "HandOverLicenseKey", "command_id": "h3", "client_id": CLIENT, "license_id": "L1",
-      "at": "2025-01-15T07:00:00Z"}, "boris",
+    ({**hand_over_key("L1", "2025-01-15T07:00:00Z"), "command_id": "h3"}, "boris",
      [("client/acme#3", "LicenseKeyHandedOver", datetime(2025, 1, 15, 10, 0, tzinfo=MOSCOW)),
       ("priority/acme#2", "PriorityFreeMonthGranted", datetime(2025, 1, 15, 10, 0, tzinfo=MOSCOW))]),
-    ({"command": "SubscribePriority", "command_id": "h4", "client_id": CLIENT,
-      "subscription_id": "S1", "at": "2025-02-15T10:00"}, "boris",
+    ({**subscribe("S1", "2025-02-15T10:00"), "command_id": "h4"}, "boris",
      [("priority/acme#3", "PrioritySubscribed", datetime(2025, 2, 15, 10, 0, tzinfo=MOSCOW))]),
-    ({"command": "OpenTicket", "command_id": "h5", "ticket_id": "T1", "client_id": CLIENT,
-      "at": "2025-03-03T11:00", "channel": "phone", "subject": "How to", "category": "question",
-      "product": PRODUCT, "version": "9.0"}, "vera",
+    ({**open_ticket("T1", at="2025-03-03T11:00"), "command_id": "h5"}, "vera",
      [("ticket/T1#1", "TicketOpened", datetime(2025, 3, 3, 11, 0, tzinfo=MOSCOW))]),
-    ({"command": "LogTime", "ticket_id": "T1", "entry_id": "E1", "engineer": "ivanov",
-      "started_at": "2025-03-03T12:00", "minutes": 40, "activity": "consultation"}, "vera",
+    (log("T1", "E1", "2025-03-03T12:00", 40, activity="consultation"), "vera",
      [("ticket/T1#2", "TimeLogged", datetime(2025, 3, 3, 12, 0, tzinfo=MOSCOW))]),
-    ({"command": "IssueInvoice", "command_id": "h7", "client_id": CLIENT, "period": "2025-03",
-      "at": "2025-04-01T10:00"}, "anna",
+    ({**issue("2025-03", "2025-04-01T10:00"), "command_id": "h7"}, "anna",
      [("invoice/acme/2025-03#1", "InvoiceIssued", datetime(2025, 4, 1, 10, 0, tzinfo=MOSCOW))]),
 ]
 
 NOISE = [  # the catalog and another client: never in acme's history
-    {"command": "ReleaseVersion", "product": PRODUCT, "version": "9.0", "released_on": "2024-06-01"},
-    {"command": "PublishPriceList", "effective_from": "2025-01-01", "norm_hour": "1500.00",
-     "priority_month": "30000.00"},
-    {"command": "RegisterClient", "command_id": "n1", "client_id": "beta", "name": "Beta",
-     "at": "2025-01-11T09:00"},
-    {"command": "OpenTicket", "ticket_id": "T2", "client_id": "beta", "at": "2025-03-03T11:00",
-     "channel": "portal", "subject": "Other", "category": "question", "product": PRODUCT,
-     "version": "9.0"},
-    {"command": "IssueInvoice", "client_id": "beta", "period": "2025-03", "at": "2025-04-01T10:00"},
+    release("9.0", "2024-06-01"),
+    price_list("2025-01-01", norm_hour="1500.00", priority_month="30000.00"),
+    {**register("beta", "2025-01-11T09:00"), "command_id": "n1"},
+    open_ticket("T2", client_id="beta", at="2025-03-03T11:00"),
+    issue("2025-03", "2025-04-01T10:00", client_id="beta"),
 ]
 
 
@@ -68,9 +67,7 @@ def tell_story(ledger) -> None:
     for n, (command, actor, _) in enumerate(CLIENT_STORY):
         [outcome] = apply(ledger, command, actor=actor)
         assert outcome.status == "applied", outcome
-        applied(ledger, NOISE[n] if n < len(NOISE) else {
-            "command": "OverrideCalendarDay", "date": f"2025-12-{n + 10}", "kind": "holiday",
-            "reason": "decree"})
+        applied(ledger, NOISE[n] if n < len(NOISE) else override_day(f"2025-12-{n + 10}"))
 
 
 def expected_rows():
@@ -193,7 +190,7 @@ def test_known_at_each_recorded_moment(ledger):
 def test_a_client_unknown_at_K_is_the_same_error_as_every_other_query_gives_i_9(ledger):
     """Registered now, not yet at K: history refuses it exactly as invoice, explain and
     entitlements do (issue 16 item 5), never an empty history."""
-    applied(ledger, {"command": "ReleaseVersion", "product": "Other", "version": "1", "released_on": "2024-01-01"})
+    applied(ledger, release("1", "2024-01-01", product="Other"))
     before = ledger.last_recorded_at()
     tell_story(ledger)
     errors = []
