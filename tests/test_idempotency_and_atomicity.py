@@ -17,38 +17,38 @@ from ledger.aggregates import Subscription
 from ledger.application import SupportLedger
 from ledger.bulk import BULK_GC_THRESHOLD
 from ledger.errors import RuleViolationError
+from tests.builders import (
+    CLIENT,
+    assign_engineer,
+    end_pilot,
+    hand_over_key,
+    issue,
+    issue_license,
+    log,
+    open_ticket,
+    price_list,
+    register,
+    release,
+    start_pilot,
+    subscribe,
+)
 from tests.support import apply, applied, event_count, event_types
-
-CLIENT = "acme"
-PRODUCT = "RegionSoft CRM"
 
 
 def client_commands(client_id: str = CLIENT) -> list[dict[str, Any]]:
-    return [
-        {"command": "RegisterClient", "client_id": client_id, "name": "Acme", "at": "2025-01-10T09:00"},
-        {"command": "IssueLicense", "client_id": client_id, "license_id": f"{client_id}-L1",
-         "product": PRODUCT, "issued_on": "2025-01-10"},
-    ]
+    """A registered client with one licence, `<client_id>-L1`."""
+    return [register(client_id), issue_license(f"{client_id}-L1", "2025-01-10", client_id=client_id)]
 
 
 SCENARIO = [
-    {"command": "ReleaseVersion", "command_id": "c1", "product": PRODUCT, "version": "9.0",
-     "released_on": "2024-06-01"},
-    {"command": "PublishPriceList", "command_id": "c2", "effective_from": "2025-01-01",
-     "norm_hour": "1500.00", "priority_month": "30000.00"},
-    {"command": "RegisterClient", "command_id": "c3", "client_id": CLIENT, "name": "Acme",
-     "at": "2025-01-10T09:00"},
-    {"command": "IssueLicense", "command_id": "c4", "client_id": CLIENT, "license_id": "L1",
-     "product": PRODUCT, "issued_on": "2025-01-10"},
-    {"command": "HandOverLicenseKey", "command_id": "c5", "client_id": CLIENT, "license_id": "L1",
-     "at": "2025-01-15T10:00"},
-    {"command": "OpenTicket", "command_id": "c6", "ticket_id": "T1", "client_id": CLIENT,
-     "at": "2025-03-03T11:00", "channel": "phone", "subject": "How to", "category": "question",
-     "product": PRODUCT, "version": "9.0"},
-    {"command": "LogTime", "command_id": "c7", "ticket_id": "T1", "entry_id": "E1",
-     "engineer": "ivanov", "started_at": "2025-03-03T12:00", "minutes": 30, "activity": "consultation"},
-    {"command": "IssueInvoice", "command_id": "c8", "client_id": CLIENT, "period": "2025-03",
-     "at": "2025-04-01T10:00"},
+    {**release("9.0", "2024-06-01"), "command_id": "c1"},
+    {**price_list("2025-01-01", norm_hour="1500.00", priority_month="30000.00"), "command_id": "c2"},
+    {**register(), "command_id": "c3"},
+    {**issue_license("L1", "2025-01-10"), "command_id": "c4"},
+    {**hand_over_key("L1", "2025-01-15T10:00"), "command_id": "c5"},
+    {**open_ticket("T1", at="2025-03-03T11:00"), "command_id": "c6"},
+    {**log("T1", "E1", "2025-03-03T12:00", 30, activity="consultation"), "command_id": "c7"},
+    {**issue("2025-03", "2025-04-01T10:00"), "command_id": "c8"},
 ]
 
 
@@ -97,8 +97,7 @@ def test_a_batch_recognises_every_kind_of_repeat_without_reading_receipts_first(
     repeat must still get exactly its one-at-a-time outcome: a duplicate (also where the
     command would now be refused, or within the same batch), or a refusal naming command_id
     for other content; new commands around them are applied, and repeats record nothing."""
-    engineer = {"command": "AssignEngineer", "command_id": "n1", "client_id": CLIENT, "engineer": "petrov",
-                "at": "2025-02-01T10:00"}
+    engineer = {**assign_engineer("petrov", "2025-02-01T10:00"), "command_id": "n1"}
     earlier = {**engineer, "command_id": "n0", "engineer": "ivanov"}
     applied(ledger, *SCENARIO[:6], earlier)
     recorded = event_count(ledger)
@@ -172,7 +171,7 @@ def test_a_duplicate_is_recognised_even_when_the_command_would_now_be_refused(le
 
 
 def test_a_command_without_command_id_is_applied_every_time(ledger):
-    command = {"command": "AssignEngineer", "client_id": CLIENT, "engineer": "petrov", "at": "2025-02-01T10:00"}
+    command = assign_engineer("petrov", "2025-02-01T10:00")
     applied(ledger, *client_commands(), command, command)
     assert event_types(ledger, CLIENT).count("EngineerAssigned") == 2
 
@@ -195,8 +194,7 @@ def test_same_command_id_with_other_content_is_rejected_naming_command_id(ledger
 def test_same_command_id_for_another_command_is_rejected(ledger):
     applied(ledger, *SCENARIO[:3])
     before = event_count(ledger)
-    outcome = one(ledger, {"command": "AssignEngineer", "command_id": "c3", "client_id": CLIENT,
-                           "engineer": "petrov", "at": "2025-02-01T10:00"})
+    outcome = one(ledger, {**assign_engineer("petrov", "2025-02-01T10:00"), "command_id": "c3"})
     assert outcome.status == "rejected" and outcome.error.startswith("command_id:")
     assert event_count(ledger) == before
 
@@ -258,17 +256,16 @@ def versions(ledger) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("command", [
-    {"command": "HandOverLicenseKey", "license_id": "L-404", "at": "2025-01-15T10:00"},
-    {"command": "HandOverLicenseKey", "license_id": f"{CLIENT}-L1", "at": "2025-01-09T10:00"},
-    {"command": "StartPilot", "pilot_id": "P1", "at": "2025-02-01T10:00", "contract": "again"},
-    {"command": "EndPilot", "pilot_id": "P-404", "at": "2025-02-01T10:00"},
+    hand_over_key("L-404", "2025-01-15T10:00"),
+    hand_over_key(f"{CLIENT}-L1", "2025-01-09T10:00"),
+    start_pilot("P1", "2025-02-01T10:00", contract="again"),
+    end_pilot("P-404", "2025-02-01T10:00"),
 ], ids=["handover-unknown-licence", "handover-before-issue", "pilot-twice", "end-unknown-pilot"])
 def test_a_refused_multi_aggregate_command_changes_neither_aggregate(ledger, command):
     applied(ledger, *client_commands(),
-            {"command": "StartPilot", "client_id": CLIENT, "pilot_id": "P1", "at": "2025-01-20T10:00",
-             "contract": "c"})
+            start_pilot("P1", "2025-01-20T10:00"))
     before, count = versions(ledger), event_count(ledger)
-    outcome = one(ledger, {**command, "client_id": CLIENT, "command_id": "x1"})
+    outcome = one(ledger, {**command, "command_id": "x1"})
     assert outcome.status == "rejected"
     assert versions(ledger) == before and event_count(ledger) == count
     assert ledger.receipt("x1") is None
@@ -284,14 +281,13 @@ def test_a_handover_refused_after_the_client_changed_in_memory_records_nothing(l
 
     monkeypatch.setattr(Subscription, "grant_free_month", refuse)
     before, count = versions(ledger), event_count(ledger)
-    outcome = one(ledger, {"command": "HandOverLicenseKey", "command_id": "h1", "client_id": CLIENT,
-                           "license_id": f"{CLIENT}-L1", "at": "2025-01-15T10:00"})
+    handover = {**hand_over_key(f"{CLIENT}-L1", "2025-01-15T10:00"), "command_id": "h1"}
+    outcome = one(ledger, handover)
     assert outcome.status == "rejected" and "R-PTP-6" in outcome.error
     assert versions(ledger) == before and event_count(ledger) == count
     assert ledger.client(CLIENT).licenses[f"{CLIENT}-L1"].key_handed_over_at is None
     monkeypatch.undo()
-    assert one(ledger, {"command": "HandOverLicenseKey", "command_id": "h1", "client_id": CLIENT,
-                        "license_id": f"{CLIENT}-L1", "at": "2025-01-15T10:00"}).status == "applied"
+    assert one(ledger, handover).status == "applied"
 
 
 def interleave_once(monkeypatch, command_type: type[m.Command], other_writer) -> list[str]:
@@ -319,10 +315,8 @@ def test_save_is_atomic_across_aggregates_when_a_concurrent_writer_wins(ledger, 
     other = SupportLedger(db_url)
     try:
         calls = interleave_once(monkeypatch, m.HandOverLicenseKey, lambda: applied(
-            other, {"command": "SubscribePriority", "client_id": CLIENT, "subscription_id": "S1",
-                    "at": "2025-03-01T10:00"}))
-        outcome = one(ledger, {"command": "HandOverLicenseKey", "command_id": "h1", "client_id": CLIENT,
-                               "license_id": f"{CLIENT}-L1", "at": "2025-01-15T10:00"})
+            other, subscribe("S1", "2025-03-01T10:00")))
+        outcome = one(ledger, {**hand_over_key(f"{CLIENT}-L1", "2025-01-15T10:00"), "command_id": "h1"})
     finally:
         other.close()
     assert outcome == Outcome("applied", "h1", None)
@@ -342,10 +336,8 @@ def test_receipt_and_events_are_saved_together(ledger, db_url, monkeypatch):
     other = SupportLedger(db_url)
     try:
         interleave_once(monkeypatch, m.AssignEngineer, lambda: applied(
-            other, {"command": "AssignEngineer", "command_id": "a1", "client_id": "beta",
-                    "engineer": "sidorov", "at": "2025-02-01T10:00"}))
-        outcome = one(ledger, {"command": "AssignEngineer", "command_id": "a1", "client_id": CLIENT,
-                               "engineer": "petrov", "at": "2025-02-01T10:00"})
+            other, {**assign_engineer("sidorov", "2025-02-01T10:00", client_id="beta"), "command_id": "a1"}))
+        outcome = one(ledger, {**assign_engineer("petrov", "2025-02-01T10:00"), "command_id": "a1"})
     finally:
         other.close()
     assert outcome.status == "rejected" and outcome.error.startswith("command_id:")
