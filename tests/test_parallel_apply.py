@@ -29,7 +29,9 @@ from ledger.errors import InvalidCommandError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from bench_history import generate  # noqa: E402
+from tests.builders import assign_engineer, log, open_ticket, price_list, register, respond  # noqa: E402
 from tests.conftest import postgres_schema_url  # noqa: E402
+from tests.support import applied  # noqa: E402
 
 BATCH = 40
 
@@ -112,27 +114,22 @@ def test_lines_that_cross_workers_get_their_line_after_line_outcomes(ledger, db_
     ones, others = _clients_by_worker(ledger, clients)
     one, other, neighbour = ones[0], others[0], ones[1]
     ticket_of_one = next(o["ticket_id"] for o in opened if o["client_id"] == one)
-    engineer = {"command": "AssignEngineer", "client_id": one, "engineer": "Петров", "at": "2025-06-02T10:00"}
-    new_ticket = {"command": "OpenTicket", "ticket_id": "T-new", "client_id": neighbour, "at": "2025-06-02T11:00",
-                  "channel": "phone", "subject": "Installation", "category": "installation",
-                  "product": "RegionSoft CRM", "version": "7.5"}
+    engineer = assign_engineer("Петров", "2025-06-02T10:00", client_id=one)
+    new_ticket = open_ticket("T-new", "installation", client_id=neighbour, at="2025-06-02T11:00", version="7.5")
     crafted = [
         json.dumps(new_ticket),  # refused (R-EXC-1); its worker now knows T-new does not exist
         json.dumps({**new_ticket, "client_id": one, "category": "question"}),  # a barrier: opened
-        json.dumps({"command": "RespondToTicket", "ticket_id": "T-new", "at": "2025-06-02T11:30"}),
+        json.dumps(respond("T-new", "2025-06-02T11:30")),
         json.dumps({**engineer, "command_id": "shared-1"}),
         json.dumps({**engineer, "command_id": "shared-1", "client_id": other}),  # reused elsewhere: refused
         json.dumps({**engineer, "command_id": "shared-2"}),
         json.dumps({**engineer, "command_id": "shared-2"}),  # the same command again: a duplicate
-        json.dumps({"command": "OpenTicket", "command_id": "taken", "ticket_id": ticket_of_one, "client_id": other,
-                    "at": "2025-06-02T11:00", "channel": "phone", "subject": "Taken", "category": "question",
-                    "product": "RegionSoft CRM", "version": "7.5"}),
-        json.dumps({"command": "LogTime", "ticket_id": ticket_of_one, "entry_id": "late-1", "engineer": "Петров",
-                    "started_at": "2025-06-03T10:00", "minutes": 30, "activity": "consultation"}),
-        json.dumps({"command": "LogTime", "ticket_id": "T-nobody", "entry_id": "x", "engineer": "Петров",
-                    "started_at": "2025-06-03T10:00", "minutes": 30, "activity": "consultation"}),
-        json.dumps({"command": "PublishPriceList", "command_id": "prices-mid", "effective_from": "2025-06-01",
-                    "norm_hour": "4100.00", "priority_month": "21000.00"}),
+        json.dumps({**open_ticket(ticket_of_one, client_id=other, at="2025-06-02T11:00", version="7.5"),
+                    "command_id": "taken"}),
+        json.dumps(log(ticket_of_one, "late-1", "2025-06-03T10:00", 30, "consultation", engineer="Петров")),
+        json.dumps(log("T-nobody", "x", "2025-06-03T10:00", 30, "consultation", engineer="Петров")),
+        json.dumps({**price_list("2025-06-01", norm_hour="4100.00", priority_month="21000.00"),
+                    "command_id": "prices-mid"}),
         '{"command": "AssignEngineer", "client_id": 7}',
         "[1, 2]",
         "not json",
@@ -154,13 +151,7 @@ def test_lines_that_cross_workers_get_their_line_after_line_outcomes(ledger, db_
 
 
 def test_the_router_keeps_what_two_workers_could_touch_apart(ledger):
-    from tests.support import applied
-
-    applied(ledger,
-            {"command": "RegisterClient", "client_id": "acme", "name": "Acme", "at": "2025-01-10T09:00"},
-            {"command": "OpenTicket", "ticket_id": "T-1", "client_id": "acme", "at": "2025-01-11T10:00",
-             "channel": "phone", "subject": "S", "category": "question", "product": "RegionSoft CRM",
-             "version": "7.5"})
+    applied(ledger, register(), open_ticket("T-1", at="2025-01-11T10:00", version="7.5"))
     router = Router(ledger, 4)
     acme = zlib.crc32(b"acme") % 4
     assert router.route({"command": "ReleaseVersion", "product": "P", "version": "1"}) == BARRIER
