@@ -16,20 +16,25 @@ from pathlib import Path
 import pytest
 
 from commands.cli import main
-from tests.support import CONTRACT_COMMANDS
 from ledger.application import SupportLedger
+from tests.builders import (
+    assign_engineer,
+    hand_over_key,
+    issue,
+    issue_license,
+    log,
+    open_ticket,
+    price_list,
+    register,
+)
+from tests.support import CONTRACT_COMMANDS
 
 EXECUTABLE = Path(sys.executable).with_name("support-ledger")
-PRODUCT = "RegionSoft CRM"
 
-REGISTER = {"command": "RegisterClient", "command_id": "r1", "client_id": "acme", "name": "Acme",
-            "at": "2025-01-10T09:00"}
-LICENSE = {"command": "IssueLicense", "command_id": "r2", "client_id": "acme", "license_id": "L1",
-           "product": PRODUCT, "issued_on": "2025-01-10"}
-HANDOVER = {"command": "HandOverLicenseKey", "client_id": "acme", "license_id": "L1",
-            "at": "2025-01-15T10:00"}
-UNKNOWN_CLIENT = {"command": "AssignEngineer", "command_id": "bad", "client_id": "nobody",
-                  "engineer": "petrov", "at": "2025-01-15T10:00"}
+REGISTER = {**register("acme", "2025-01-10T09:00", name="Acme"), "command_id": "r1"}
+LICENSE = {**issue_license("L1", "2025-01-10"), "command_id": "r2"}
+HANDOVER = hand_over_key("L1", "2025-01-15T10:00")
+UNKNOWN_CLIENT = {**assign_engineer("petrov", "2025-01-15T10:00", client_id="nobody"), "command_id": "bad"}
 
 
 @pytest.fixture(autouse=True)
@@ -201,7 +206,7 @@ def test_a_refusal_inside_a_file_rolls_back_only_that_command(capsys, monkeypatc
     if client_already_stored:
         assert run(capsys, "apply", str(lines_file(tmp_path, REGISTER, name="first.jsonl")), "--db", db_url)[0] == 0
     monkeypatch.setattr(Subscription, "grant_free_month", refuse)
-    assign = {"command": "AssignEngineer", "client_id": "acme", "engineer": "petrov", "at": "2025-01-16T10:00"}
+    assign = assign_engineer("petrov", "2025-01-16T10:00")
     second = {**LICENSE, "command_id": "r3", "license_id": "L2"}
     commands = [LICENSE, HANDOVER, assign, second]
     if not client_already_stored:
@@ -229,16 +234,12 @@ def test_an_invoice_in_a_file_is_computed_from_the_lines_before_it(capsys, tmp_p
     billed = 30 * -(-minutes // 30) if minutes <= 60 else 60 * -(-minutes // 60)
     path = lines_file(
         tmp_path,
-        {"command": "PublishPriceList", "effective_from": "2025-01-01", "norm_hour": str(norm_hour),
-         "priority_month": "30000.00"},
+        price_list("2025-01-01", norm_hour=str(norm_hour), priority_month="30000.00"),
         REGISTER,
-        {"command": "OpenTicket", "ticket_id": "T1", "client_id": "acme", "at": "2025-03-03T11:00",
-         "channel": "phone", "subject": "Slow reports", "category": "customization",
-         "product": PRODUCT, "version": "9.0"},
-        {"command": "LogTime", "ticket_id": "T1", "entry_id": "E1", "engineer": "ivanov",
-         "started_at": "2025-03-03T12:00", "minutes": minutes, "activity": "analysis"},
-        {"command": "IssueInvoice", "client_id": "acme", "period": "2025-03", "at": "2025-04-01T10:00"},
-        {"command": "AssignEngineer", "client_id": "acme", "engineer": "petrov", "at": "2025-04-01T10:00"},
+        open_ticket("T1", "customization", at="2025-03-03T11:00"),
+        log("T1", "E1", "2025-03-03T12:00", minutes, activity="analysis"),
+        issue("2025-03", "2025-04-01T10:00"),
+        assign_engineer("petrov", "2025-04-01T10:00"),
     )
     code, out, _ = run(capsys, "apply", str(path), "--db", db_url)
     assert code == 0, out

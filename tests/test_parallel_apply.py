@@ -116,6 +116,7 @@ def test_lines_that_cross_workers_get_their_line_after_line_outcomes(ledger, db_
     ticket_of_one = next(o["ticket_id"] for o in opened if o["client_id"] == one)
     engineer = assign_engineer("Петров", "2025-06-02T10:00", client_id=one)
     new_ticket = open_ticket("T-new", "installation", client_id=neighbour, at="2025-06-02T11:00", version="7.5")
+    late_work = log(ticket_of_one, "late-1", "2025-06-03T10:00", 30, activity="consultation", engineer="Петров")
     crafted = [
         json.dumps(new_ticket),  # refused (R-EXC-1); its worker now knows T-new does not exist
         json.dumps({**new_ticket, "client_id": one, "category": "question"}),  # a barrier: opened
@@ -126,8 +127,8 @@ def test_lines_that_cross_workers_get_their_line_after_line_outcomes(ledger, db_
         json.dumps({**engineer, "command_id": "shared-2"}),  # the same command again: a duplicate
         json.dumps({**open_ticket(ticket_of_one, client_id=other, at="2025-06-02T11:00", version="7.5"),
                     "command_id": "taken"}),
-        json.dumps(log(ticket_of_one, "late-1", "2025-06-03T10:00", 30, "consultation", engineer="Петров")),
-        json.dumps(log("T-nobody", "x", "2025-06-03T10:00", 30, "consultation", engineer="Петров")),
+        json.dumps(late_work),
+        json.dumps({**late_work, "ticket_id": "T-nobody", "entry_id": "x"}),
         json.dumps({**price_list("2025-06-01", norm_hour="4100.00", priority_month="21000.00"),
                     "command_id": "prices-mid"}),
         '{"command": "AssignEngineer", "client_id": 7}',
