@@ -308,7 +308,7 @@ def test_a_stream_prefix_selects_exactly_the_clients_aggregates_that_start_with_
                                                       marks=(STREAM_MARK,)) for stream in streams])
 
     def starting_with(prefix: str) -> list[str]:
-        return sorted(row.originator_id for row in ledger.recorder.select_indexed(
+        return sorted(row.originator_id for row in ledger.index.select_indexed(
             IndexQuery(clients=["c9"], stream_prefix=prefix)))
 
     assert starting_with("inv/") == sorted(s for s in streams if s.startswith("inv/"))
@@ -320,7 +320,7 @@ def test_a_stream_prefix_selects_exactly_the_clients_aggregates_that_start_with_
     assert starting_with("inv/\ud7ff") == ["inv/\ud7ff/8", "inv/\ud7ffx"]
     assert starting_with("") == sorted(streams)
     with pytest.raises(ValueError, match="give client_id or clients"):
-        ledger.recorder.select_indexed(IndexQuery(streams=[], stream_prefix="inv/"))
+        ledger.index.select_indexed(IndexQuery(streams=[], stream_prefix="inv/"))
 
 
 def test_sqlite_refuses_a_transaction_whose_events_did_not_each_make_a_row(tmp_path, monkeypatch):
