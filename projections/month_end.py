@@ -4,7 +4,7 @@ It gives the same documents as asking `projections.invoice.invoice` client by cl
 reads far less: each client's own aggregates (client, priority, invoices), the tickets with
 work in the period, and — only where a late fact can change an issued period whose
 adjustments land on this one (I-9) — the tickets with work in that period. The record-time
-index's marks (written with the events, `ledger.persistence`) answer which those are
+index's marks (written with the events, `ledger.store.index`) answer which those are
 without reading any payload. Clients are taken in chunks, so memory stays bounded.
 """
 

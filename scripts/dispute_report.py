@@ -99,9 +99,9 @@ def report(ledger: SupportLedger, client_id: str, period: str) -> str:
                 f"Rules: {', '.join(line['rules'])}.", "",
                 *_events_table([documents[i] for i in line["events"] if i in documents]), ""]
 
-    out += ["## Event timeline", "", "Every event of the client, and the catalog facts the lines cite, "
-            "in the order the ledger recorded them.", ""]
-    cited = {i for line in current.lines for i in line["events"]}
+    out += ["## Event timeline", "", "Every event the period's bill reads (the client's own, its invoices and its tickets "
+            "with work in the period), and the catalog facts the lines cite, in the order the ledger recorded them.", ""]
+    cited = {i for line in current.lines for i in line.events}
     timeline = [d for i, d in documents.items() if d["payload"].get("client_id") == client_id or i in cited]
     out += _events_table(timeline)
     return "\n".join(out) + "\n"
