@@ -21,6 +21,7 @@ import contextlib
 import os
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 from ledger.application import SupportLedger
 from ledger.store.urls import parse_url
@@ -37,7 +38,7 @@ def writers_turn(ledger: SupportLedger) -> Iterator[None]:
         with _file_lock(f"{store.path}-turn"):
             yield
         return
-    datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
+    datastore: Any = ledger.index.datastore
     key = zlib.crc32(f"support-ledger writers {datastore.schema}".encode())
     with datastore.get_connection() as connection:
         connection.execute("SELECT pg_advisory_lock(%s)", (key,))
