@@ -30,11 +30,38 @@ from ledger.store.settings import environment_for
 from ledger.store.sqlite import LedgerSQLiteFactory, LedgerSQLiteRecorder
 from ledger.store.upgrade import adopt_per_event_index
 from projections.history import client_history
+from tests.builders import (
+    BUG_FACTS,
+    assign_engineer,
+    cancel,
+    classify,
+    confirm_bug,
+    correct_time,
+    end_pilot,
+    finish_implementation,
+    hand_over_key,
+    issue,
+    issue_license,
+    log,
+    open_ticket,
+    override_day,
+    price_list,
+    register,
+    register_configuration,
+    reject_bug,
+    release,
+    reopen,
+    resolve,
+    respond,
+    start_implementation,
+    start_pilot,
+    subscribe,
+    void_time,
+)
 from tests.integrity_support import drop_triggers
 from tests.support import apply, applied, event_count, event_types
 
 MOSCOW = ZoneInfo("Europe/Moscow")
-PRODUCT = "RegionSoft CRM"
 
 
 def stored_state(ledger, stream: str, version: int) -> dict:
@@ -92,16 +119,14 @@ def test_a_v1_client_registered_is_read_back_with_registered_at_its_timestamp(le
 
 def test_a_v1_client_keeps_working_after_upcasting(ledger):
     insert_v1_client_registered(ledger, "old", datetime(2024, 5, 6, 10, 0, tzinfo=MOSCOW))
-    applied(ledger, {"command": "IssueLicense", "client_id": "old", "license_id": "L1",
-                     "product": PRODUCT, "issued_on": "2024-06-01"})
+    applied(ledger, issue_license("L1", "2024-06-01", client_id="old"))
     assert event_types(ledger, "old") == ["ClientRegistered", "LicenseIssued"]
     assert ledger.client("old").version == 2
     assert stored_state(ledger, "client/old", 1).get("class_version") is None  # never rewritten
 
 
 def test_new_client_registered_is_stored_as_version_2(ledger):
-    applied(ledger, {"command": "RegisterClient", "client_id": "acme", "name": "Acme",
-                     "at": "2025-01-10T09:00"})
+    applied(ledger, register("acme", "2025-01-10T09:00"))
     state = stored_state(ledger, "client/acme", 1)
     assert state["class_version"] == 2
     assert datetime.fromisoformat(state["registered_at"]) == datetime(2025, 1, 10, 9, 0, tzinfo=MOSCOW)
@@ -112,47 +137,36 @@ def test_new_client_registered_is_stored_as_version_2(ledger):
 
 # --- the mapper round-trips every event type ------------------------------------------------------
 
+# One valid sequence of every CONTRACT.md command, recording every event type; the first
+# four are the catalog's facts and acme's registration (the tests below slice it).
 EVERY_COMMAND = [
-    {"command": "ReleaseVersion", "product": PRODUCT, "version": "9.0", "released_on": "2024-06-01"},
-    {"command": "PublishPriceList", "effective_from": "2024-01-01", "norm_hour": "1500.00",
-     "priority_month": "30000.00"},
-    {"command": "OverrideCalendarDay", "date": "2025-12-31", "kind": "holiday", "reason": "Decree"},
-    {"command": "RegisterClient", "command_id": "k1", "client_id": "acme", "name": "Acme",
-     "at": "2025-01-10T09:00"},
-    {"command": "IssueLicense", "client_id": "acme", "license_id": "L1", "product": PRODUCT,
-     "issued_on": "2025-01-10"},
-    {"command": "HandOverLicenseKey", "client_id": "acme", "license_id": "L1", "at": "2025-01-15T10:00"},
-    {"command": "StartImplementation", "client_id": "acme", "at": "2025-01-20T10:00"},
-    {"command": "FinishImplementation", "client_id": "acme", "at": "2025-02-20T10:00"},
-    {"command": "RegisterPersonalConfiguration", "client_id": "acme", "configuration_id": "PC1",
-     "at": "2025-01-20T10:00"},
-    {"command": "StartPilot", "client_id": "acme", "pilot_id": "P1", "at": "2025-02-01T10:00",
-     "contract": "Pilot 1"},
-    {"command": "EndPilot", "client_id": "acme", "pilot_id": "P1", "at": "2025-02-10T10:00"},
-    {"command": "AssignEngineer", "client_id": "acme", "engineer": "petrov", "at": "2025-01-15T10:00"},
-    {"command": "SubscribePriority", "client_id": "acme", "subscription_id": "S1", "at": "2025-02-15T10:00"},
-    {"command": "CancelPriority", "client_id": "acme", "subscription_id": "S1", "at": "2025-02-25T10:00"},
-    {"command": "OpenTicket", "ticket_id": "T1", "client_id": "acme", "at": "2025-03-03T11:00",
-     "channel": "portal", "subject": "Crash", "category": "bug", "product": PRODUCT, "version": "9.0",
-     "build": "9.0.1", "description": "steps", "screenshot": "s.png"},
-    {"command": "RespondToTicket", "ticket_id": "T1", "at": "2025-03-03T11:30"},
-    {"command": "ConfirmBug", "ticket_id": "T1", "at": "2025-03-03T12:00"},
-    {"command": "LogTime", "ticket_id": "T1", "entry_id": "E1", "engineer": "ivanov",
-     "started_at": "2025-03-03T12:00", "minutes": 50, "activity": "bug_fix"},
-    {"command": "CorrectTime", "ticket_id": "T1", "entry_id": "E1", "minutes": 40, "reason": "typo"},
-    {"command": "LogTime", "ticket_id": "T1", "entry_id": "E2", "engineer": "ivanov",
-     "started_at": "2025-03-03T14:00", "minutes": 20, "activity": "remote_session", "purpose": "diagnostics"},
-    {"command": "VoidTime", "ticket_id": "T1", "entry_id": "E2", "reason": "duplicate"},
-    {"command": "ResolveTicket", "ticket_id": "T1", "at": "2025-03-04T12:00"},
-    {"command": "ReopenTicket", "ticket_id": "T1", "at": "2025-03-05T12:00"},
-    {"command": "OpenTicket", "ticket_id": "T2", "client_id": "acme", "at": "2025-03-03T11:00",
-     "channel": "portal", "subject": "Crash", "category": "question", "product": PRODUCT, "version": "9.0",
-     "build": "9.0.1", "description": "steps", "screenshot": "s.png"},
-    {"command": "ClassifyTicket", "ticket_id": "T2", "category": "bug", "at": "2025-03-03T12:00",
-     "reason": "looks like a bug"},
-    {"command": "RejectBug", "ticket_id": "T2", "at": "2025-03-04T12:00", "category": "environment",
-     "reason": "antivirus"},
-    {"command": "IssueInvoice", "client_id": "acme", "period": "2025-03", "at": "2025-04-01T10:00"},
+    release(),
+    price_list("2024-01-01", norm_hour="1500.00", priority_month="30000.00"),
+    override_day("2025-12-31"),
+    {**register(), "command_id": "k1"},
+    issue_license(),
+    hand_over_key(),
+    start_implementation("2025-01-20T10:00"),
+    finish_implementation("2025-02-20T10:00"),
+    register_configuration("PC1", "2025-01-20T10:00"),
+    start_pilot("P1", "2025-02-01T10:00"),
+    end_pilot("P1", "2025-02-10T10:00"),
+    assign_engineer("petrov", "2025-01-15T10:00"),
+    subscribe("S1", "2025-02-15T10:00"),
+    cancel("S1", "2025-02-25T10:00"),
+    open_ticket("T1", "bug", at="2025-03-03T11:00"),
+    respond("T1", "2025-03-03T11:30"),
+    confirm_bug("T1", "2025-03-03T12:00"),
+    log("T1", "E1", "2025-03-03T12:00", 50, "bug_fix"),
+    correct_time("T1", "E1", 40, "typo"),
+    log("T1", "E2", "2025-03-03T14:00", 20, "remote_session", "diagnostics"),
+    void_time("T1", "E2", "duplicate"),
+    resolve("T1", "2025-03-04T12:00"),
+    reopen("T1", "2025-03-05T12:00"),
+    open_ticket("T2", "question", at="2025-03-03T11:00", channel="portal", facts=BUG_FACTS),
+    classify("T2", "bug", "2025-03-03T12:00", "looks like a bug"),
+    reject_bug("T2", "environment", "2025-03-04T12:00", "antivirus"),
+    issue("2025-03", "2025-04-01T10:00"),
 ]
 
 
@@ -220,8 +234,7 @@ def test_stored_events_are_found_by_topic_in_the_events_module():
     ("1500.00", "30000.50"),
 ])
 def test_decimal_money_survives_exactly(ledger, norm_hour, priority_month):
-    applied(ledger, {"command": "PublishPriceList", "effective_from": "2025-01-01",
-                     "norm_hour": norm_hour, "priority_month": priority_month})
+    applied(ledger, price_list("2025-01-01", norm_hour=norm_hour, priority_month=priority_month))
     [published] = [r.event for r in ledger.recorded_events() if r.type == "PriceListPublished"]
     for value, text in ((published.norm_hour, norm_hour), (published.priority_month, priority_month)):
         assert isinstance(value, Decimal)
@@ -233,8 +246,7 @@ def test_decimal_money_survives_exactly(ledger, norm_hour, priority_month):
 
 def test_money_is_kept_in_kopecks_whatever_its_spelling(ledger):
     """CONTRACT.md: money has two places; "1500" and "30000.5" are 1500.00 and 30000.50."""
-    applied(ledger, {"command": "PublishPriceList", "effective_from": "2025-01-01",
-                     "norm_hour": "1500", "priority_month": "30000.5"})
+    applied(ledger, price_list("2025-01-01", norm_hour="1500", priority_month="30000.5"))
     [published] = [r.event for r in ledger.recorded_events() if r.type == "PriceListPublished"]
     assert (str(published.norm_hour), str(published.priority_month)) == ("1500.00", "30000.50")
     state = stored_state(ledger, "catalog/main", 2)
@@ -418,11 +430,8 @@ def test_the_index_marks_each_aggregate_once_from_its_first_event_as_known_at_k(
     noted with the first event that carried the mark; as known at K (I-9) it shows only
     what was recorded by then."""
     applied(ledger, *EVERY_COMMAND[:4])  # catalog facts, then acme registered
-    applied(ledger, {"command": "OpenTicket", "ticket_id": "T1", "client_id": "acme", "at": "2025-03-03T11:00",
-                     "channel": "phone", "subject": "How to", "category": "question", "product": PRODUCT,
-                     "version": "9.0"})
-    work = [{"command": "LogTime", "ticket_id": "T1", "entry_id": f"E{n}", "engineer": "ivanov",
-             "started_at": started, "minutes": 30, "activity": "consultation"}
+    applied(ledger, open_ticket("T1", "question", at="2025-03-03T11:00"))
+    work = [log("T1", f"E{n}", started, 30, "consultation")
             for n, started in enumerate(["2025-03-31T23:30", "2025-03-05T10:00", "2025-04-01T00:10"])]
     applied(ledger, *work[:2])
     march_only = ledger.last_recorded_at()
