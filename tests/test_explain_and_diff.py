@@ -20,7 +20,20 @@ from commands.cli import main
 from ledger.errors import InvalidCommandError
 from projections.explain import diff, explain
 from projections.invoice import invoice
-from tests.builders import CLIENT, PRODUCT, log, open_ticket
+from tests.builders import (
+    CLIENT,
+    cancel,
+    confirm_bug,
+    correct_time,
+    issue,
+    log,
+    open_ticket,
+    price_list,
+    register,
+    release,
+    subscribe,
+    void_time,
+)
 from tests.support import apply, applied
 
 EVENT_FIELDS = {"event_id", "type", "valid_at", "recorded_at", "actor"}
@@ -42,17 +55,15 @@ def by_key(lines: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def acme(ledger):
     applied(
         ledger,
-        {"command": "PublishPriceList", "effective_from": "2025-01-01", "norm_hour": "3000.00",
-         "priority_month": "15000.00"},
-        {"command": "ReleaseVersion", "product": PRODUCT, "version": "9.0", "released_on": "2024-06-01"},
-        {"command": "RegisterClient", "client_id": CLIENT, "name": "Acme", "at": "2025-01-10T09:00"},
+        price_list("2025-01-01", norm_hour="3000.00", priority_month="15000.00"),
+        release("9.0", "2024-06-01"),
+        register(CLIENT, "2025-01-10T09:00"),
         ticket("T-1"),
     )
     for command in (log("T-1", "E-1", "2025-03-03T11:00", 50), log("T-1", "E-2", "2025-03-03T14:00", 15)):
         [outcome] = apply(ledger, command, actor="alice")
         assert outcome.status == "applied", outcome
-    applied(ledger, {"command": "SubscribePriority", "client_id": CLIENT, "subscription_id": "S-1",
-                     "at": "2025-03-10T12:00"})
+    applied(ledger, subscribe("S-1", "2025-03-10T12:00"))
     return ledger
 
 
@@ -115,7 +126,7 @@ def test_diff_lists_changed_and_added_lines_with_the_events_that_caused_them_i_9
     before = acme.last_recorded_at()
     applied(
         acme,
-        {"command": "CorrectTime", "ticket_id": "T-1", "entry_id": "E-2", "minutes": 75, "reason": "long call"},
+        correct_time("T-1", "E-2", 75, reason="long call"),
         ticket("T-2"),
         log("T-2", "E-1", "2025-03-04T10:00", 30),
     )
@@ -151,8 +162,8 @@ def void_both_entries(ledger) -> tuple[str, str]:
     """VoidTime of T-1's two entries on 2025-03-03: the billable line vanishes (I-4)."""
     applied(
         ledger,
-        {"command": "VoidTime", "ticket_id": "T-1", "entry_id": "E-1", "reason": "wrong client"},
-        {"command": "VoidTime", "ticket_id": "T-1", "entry_id": "E-2", "reason": "wrong client"},
+        void_time("T-1", "E-1", reason="wrong client"),
+        void_time("T-1", "E-2", reason="wrong client"),
     )
     # The line was 50 + 15 = 65 -> 120 billed × 3000.00 = 6000.00 (R-STP-3, I-5); now nothing: −6000.00
     return "standard_time:T-1:2025-03-03", "TimeVoided"
@@ -160,10 +171,8 @@ def void_both_entries(ledger) -> tuple[str, str]:
 
 def confirm_a_pending_bug(ledger) -> tuple[str, str]:
     """A pending bug on the current version 9.0, confirmed: its bug_fix work becomes free (I-4, R-WTY-1)."""
-    bug = {**ticket("B-1"), "category": "bug", "channel": "portal", "build": "9.0.1234",
-                     "description": "Open report X, press Print", "screenshot": "https://portal.example/s/1.png"}
-    applied(ledger, bug,
-            {**log("B-1", "E-1", "2025-03-04T10:00", 45), "activity": "bug_fix"})  # before S-1 (03-10 12:00)
+    applied(ledger, open_ticket("B-1", "bug"),  # reported through the portal with every fact (R-CH-2, I-10)
+            log("B-1", "E-1", "2025-03-04T10:00", 45, activity="bug_fix"))  # before S-1 (03-10 12:00)
     return "standard_time:B-1:2025-03-04:pending", "BugConfirmed"
 
 
@@ -178,7 +187,7 @@ def test_diff_removed_line_names_the_void_or_verdict_that_removed_it_i_4_i_9(acm
         before = acme.last_recorded_at()
         # I-4: the unsettled bug's 45 min are shown pending, not charged: 45 -> 60 billed, amount 0.00
         assert by_key(invoice(acme, CLIENT, "2025-03", before)["lines"])[key]["amount"] == "0.00"
-        applied(acme, {"command": "ConfirmBug", "ticket_id": "B-1", "at": "2025-03-05T10:00"})
+        applied(acme, confirm_bug("B-1", "2025-03-05T10:00"))
         # I-4 step 3: a confirmed bug on 9.0 (current version, I-2), bug_fix: free under warranty, no line
         removed_amount = "0.00"
     after = acme.last_recorded_at()
@@ -200,8 +209,8 @@ def test_diff_back_dated_price_list_names_it_on_every_fee_line_it_changed_i_6_i_
     old = invoice(acme, CLIENT, "2025-04", before)
     # I-7: 30 of 30 days × 15000.00 (list of 2025-01-01) = 15000.00
     assert [(line["key"], line["amount"]) for line in old["lines"]] == [("priority_fee:2025-04:2025-01-01", "15000.00")]
-    applied(acme, {"command": "PublishPriceList", "effective_from": "2025-04-11", "norm_hour": "3000.00",
-                   "priority_month": "18100.00"})  # published now, effective mid-April: a correction (I-6)
+    # published now, effective mid-April: a correction (I-6)
+    applied(acme, price_list("2025-04-11", norm_hour="3000.00", priority_month="18100.00"))
     [published] = ids_of(acme, "PriceListPublished")[1:]
     after = acme.last_recorded_at()
     document = diff(acme, CLIENT, "2025-04", before, after)
@@ -226,7 +235,7 @@ def test_diff_back_dated_price_list_names_it_on_every_fee_line_it_changed_i_6_i_
 
 
 def issue_march(ledger) -> None:
-    applied(ledger, {"command": "IssueInvoice", "client_id": CLIENT, "period": "2025-03", "at": "2025-04-01T09:00"})
+    applied(ledger, issue("2025-03", "2025-04-01T09:00"))
 
 
 def test_explain_of_an_issued_invoice_gives_the_lines_exactly_as_issued_i_9(acme):
@@ -234,8 +243,7 @@ def test_explain_of_an_issued_invoice_gives_the_lines_exactly_as_issued_i_9(acme
     issued = invoice(acme, CLIENT, "2025-03", acme.last_recorded_at())
     assert issued["status"] == "issued" and issued["total"] == "16645.16"  # 6000.00 + 10645.16
     # Learned after the issue: 50 + 75 = 125 -> 180 billed would be 9000.00, but March stays as issued (I-9).
-    applied(acme, {"command": "CorrectTime", "ticket_id": "T-1", "entry_id": "E-2", "minutes": 75,
-                   "reason": "long call"})
+    applied(acme, correct_time("T-1", "E-2", 75, reason="long call"))
     explained = explain(acme, CLIENT, "2025-03", acme.last_recorded_at())
     assert explained["status"] == "issued" and explained["total"] == "16645.16"
     assert len(explained["lines"]) == len(issued["lines"]) == 2
@@ -291,8 +299,7 @@ def without_known_at(document: dict[str, Any]) -> dict[str, Any]:
 
 def test_cli_explain_and_diff_json_print_one_document_equal_to_the_projection_i_9(acme, capsys, db_url):
     before = acme.last_recorded_at()
-    applied(acme, {"command": "CorrectTime", "ticket_id": "T-1", "entry_id": "E-2", "minutes": 75,
-                   "reason": "long call"})
+    applied(acme, correct_time("T-1", "E-2", 75, reason="long call"))
     after = acme.last_recorded_at()
 
     assert main(["explain", CLIENT, "--period", "2025-03", "--json", "--db", db_url]) == 0
@@ -343,11 +350,10 @@ def test_diff_from_before_the_client_was_known_shows_every_line_added_i_9(acme):
 
 def test_explain_and_diff_show_work_that_lost_its_coverage_as_needing_a_decision_r_ptp_3(acme, capsys, db_url):
     applied(acme,
-            {**ticket("T-PC", at="2025-03-18T09:00"), "category": "personal_config"},
-            {**log("T-PC", "E-PC", "2025-03-20T11:00", 60), "activity": "personal_config"})
+            open_ticket("T-PC", "personal_config", at="2025-03-18T09:00"),
+            log("T-PC", "E-PC", "2025-03-20T11:00", 60, activity="personal_config"))
     covered = acme.last_recorded_at()  # S-1 (from 03-10 12:00) includes the work (I-4)
-    applied(acme, {"command": "CancelPriority", "client_id": CLIENT, "subscription_id": "S-1",
-                   "at": "2025-03-15T12:00"})  # back-dated before the work
+    applied(acme, cancel("S-1", "2025-03-15T12:00"))  # back-dated before the work
     document = explain(acme, CLIENT, "2025-03", acme.last_recorded_at())
     lines = by_key(document["lines"])
     # Paid coverage [03-10 12:00, 03-15 12:00) touches days 10..15: 15000.00 × 6/31 = 2903.225… → 2903.23 (I-7);

@@ -20,8 +20,26 @@ import pytest
 from ledger.application import SupportLedger
 from projections.explain import explain
 from projections.invoice import invoice
+from tests.builders import (
+    PRODUCT,
+    cancel,
+    classify,
+    confirm_bug,
+    correct_time,
+    end_pilot,
+    hand_over_key,
+    issue,
+    issue_license,
+    log,
+    open_ticket,
+    price_list,
+    register,
+    release,
+    start_pilot,
+    subscribe,
+    void_time,
+)
 from tests.conftest import postgres_schema_url
-from tests.builders import PRODUCT, log, open_ticket
 from tests.support import applied
 
 CLIENTS = ("acme", "beta")
@@ -39,15 +57,13 @@ def ticket(ticket_id: str, client_id: str, category: str, at: str = "2025-02-03T
 # beta: standard support, a bug report, a pilot in April, issued invoices and corrections.
 STORY: list[list[dict[str, Any]]] = [
     [
-        {"command": "PublishPriceList", "effective_from": "2025-01-01", "norm_hour": "3000.00",
-         "priority_month": "15000.00"},
-        {"command": "ReleaseVersion", "product": PRODUCT, "version": "9.0", "released_on": "2024-06-01"},
-        {"command": "RegisterClient", "client_id": "acme", "name": "Acme", "at": "2025-01-10T09:00"},
-        {"command": "RegisterClient", "client_id": "beta", "name": "Beta", "at": "2025-01-11T09:00"},
-        {"command": "IssueLicense", "client_id": "acme", "license_id": "L-1", "product": PRODUCT,
-         "issued_on": "2025-01-20"},
-        {"command": "HandOverLicenseKey", "client_id": "acme", "license_id": "L-1", "at": "2025-01-20T15:00"},
-        {"command": "SubscribePriority", "client_id": "acme", "subscription_id": "S-1", "at": "2025-02-20T15:00"},
+        price_list("2025-01-01", norm_hour="3000.00", priority_month="15000.00"),
+        release("9.0", "2024-06-01"),
+        register("acme", "2025-01-10T09:00"),
+        register("beta", "2025-01-11T09:00"),
+        issue_license("L-1", "2025-01-20", client_id="acme"),
+        hand_over_key("L-1", "2025-01-20T15:00", client_id="acme"),
+        subscribe("S-1", "2025-02-20T15:00", client_id="acme"),
     ],
     [
         ticket("T-1", "beta", "environment"),
@@ -62,37 +78,33 @@ STORY: list[list[dict[str, Any]]] = [
         log("R-1", "E-1", "2025-03-10T10:00", 70),
     ],
     [
-        {"command": "IssueInvoice", "client_id": "beta", "period": "2025-02", "at": "2025-03-01T09:00"},
-        {"command": "IssueInvoice", "client_id": "acme", "period": "2025-02", "at": "2025-03-01T09:00"},
+        issue("2025-02", "2025-03-01T09:00", client_id="beta"),
+        issue("2025-02", "2025-03-01T09:00", client_id="acme"),
     ],
     [
-        {"command": "StartPilot", "client_id": "beta", "pilot_id": "P-1", "at": "2025-04-01T10:00",
-         "contract": "PILOT-1"},
+        start_pilot("P-1", "2025-04-01T10:00", contract="PILOT-1", client_id="beta"),
         log("T-1", "E-4", "2025-04-02T10:00", 90),
-        {"command": "EndPilot", "client_id": "beta", "pilot_id": "P-1", "at": "2025-04-15T10:00"},
+        end_pilot("P-1", "2025-04-15T10:00", client_id="beta"),
         log("T-1", "E-5", "2025-04-16T10:00", 90),
     ],
     [
-        {"command": "IssueInvoice", "client_id": "beta", "period": "2025-03", "at": "2025-04-01T09:00"},
-        {"command": "IssueInvoice", "client_id": "acme", "period": "2025-03", "at": "2025-04-01T09:00"},
+        issue("2025-03", "2025-04-01T09:00", client_id="beta"),
+        issue("2025-03", "2025-04-01T09:00", client_id="acme"),
     ],
     [
-        {"command": "CorrectTime", "ticket_id": "T-1", "entry_id": "E-2", "minutes": 110, "reason": "call"},
-        {"command": "PublishPriceList", "effective_from": "2025-03-05", "norm_hour": "3600.00",
-         "priority_month": "18600.00"},
-        {"command": "ConfirmBug", "ticket_id": "B-1", "at": "2025-04-03T10:00"},
-        {"command": "ClassifyTicket", "ticket_id": "Q-1", "category": "customization", "at": "2025-04-03T10:00",
-         "reason": "report designer"},
+        correct_time("T-1", "E-2", 110, reason="call"),
+        price_list("2025-03-05", norm_hour="3600.00", priority_month="18600.00"),
+        confirm_bug("B-1", "2025-04-03T10:00"),
+        classify("Q-1", "customization", "2025-04-03T10:00", reason="report designer"),
     ],
     [
-        {"command": "CancelPriority", "client_id": "acme", "subscription_id": "S-1", "at": "2025-04-10T12:00"},
-        {"command": "IssueInvoice", "client_id": "beta", "period": "2025-04", "at": "2025-05-01T09:00"},
+        cancel("S-1", "2025-04-10T12:00", client_id="acme"),
+        issue("2025-04", "2025-05-01T09:00", client_id="beta"),
     ],
     [
-        {"command": "VoidTime", "ticket_id": "T-1", "entry_id": "E-1", "reason": "wrong client"},
+        void_time("T-1", "E-1", reason="wrong client"),
         log("T-1", "E-6", "2025-03-03T16:00", 30),
-        {"command": "PublishPriceList", "effective_from": "2025-01-01", "norm_hour": "3100.00",
-         "priority_month": "15500.00"},
+        price_list("2025-01-01", norm_hour="3100.00", priority_month="15500.00"),
         log("R-1", "E-2", "2025-05-05T10:00", 30),
     ],
 ]
@@ -214,12 +226,10 @@ def test_the_catalog_as_known_at_k_follows_every_catalog_fact_on_one_open_ledger
         return sorted(catalog.releases), sorted(catalog.price_lists), len(events)
 
     assert known(datetime.now(timezone.utc)) == ([], [], 0)
-    applied(ledger, {"command": "ReleaseVersion", "product": PRODUCT, "version": "9.0",
-                     "released_on": "2024-06-01"})
+    applied(ledger, release("9.0", "2024-06-01"))
     first = ledger.last_recorded_at()
     assert known(first) == ([(PRODUCT, "9.0")], [], 2)  # CatalogOpened, VersionReleased
-    applied(ledger, {"command": "PublishPriceList", "effective_from": "2025-01-01",
-                     "norm_hour": "3000.00", "priority_month": "50000.00"})
+    applied(ledger, price_list("2025-01-01", norm_hour="3000.00", priority_month="50000.00"))
     now = ledger.last_recorded_at()
     assert known(now) == ([(PRODUCT, "9.0")], [date(2025, 1, 1)], 3)
     assert known(first) == ([(PRODUCT, "9.0")], [], 2)  # as known before the price list
