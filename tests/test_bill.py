@@ -14,7 +14,7 @@ from commands.memory import InMemoryAggregates
 from ledger.billing.bill import ClientKnowledge, Line, bill
 from ledger.errors import LedgerError
 from ledger.timeutil import MOSCOW
-from tests.builders import SET_UP, log
+from tests.builders import SET_UP, issue, log, price_list
 
 KNOWN_AT = datetime(2025, 5, 1, tzinfo=MOSCOW)
 
@@ -68,8 +68,7 @@ def test_work_on_a_day_with_no_price_list_is_a_problem_not_a_line():
     → 60 min billed (R-STP-3) × 2000.00 = 2000.00. With no price list in force that day the
     work is not priced: no line, and a problem that blocks the issue."""
     unit = unit_with(
-        {"command": "PublishPriceList", "effective_from": "2025-03-10", "norm_hour": "2000.00",
-         "priority_month": "30000.00"},
+        price_list("2025-03-10", norm_hour="2000.00", priority_month="30000.00"),
         log("T1", "E1", "2025-03-12T12:00", 40, "integration"),
     )
     result = bill(knowledge_of(unit), "2025-03")
@@ -89,7 +88,7 @@ def test_the_bill_needs_no_store():
     it and says why; the bill itself needs none (above)."""
     unit = unit_with()
     with pytest.raises(LedgerError, match="reads the record"):
-        unit.run({"command": "IssueInvoice", "client_id": "acme", "period": "2025-02", "at": "2025-03-01T10:00"})
+        unit.run(issue("2025-02", "2025-03-01T10:00"))
 
 
 def test_an_invoice_with_unpriced_work_shows_the_problem_and_cannot_be_issued(ledger):
@@ -99,14 +98,13 @@ def test_an_invoice_with_unpriced_work_shows_the_problem_and_cannot_be_issued(le
     from projections.invoice import invoice
     from tests.support import apply, event_count
 
-    apply(ledger, SET_UP[0], {**SET_UP[1], "effective_from": "2025-03-10"}, *SET_UP[2:],
+    apply(ledger, SET_UP[0], price_list("2025-03-10", norm_hour="1500.00", priority_month="30000.00"), *SET_UP[2:],
           log("T1", "E1", "2025-03-03T12:00", 40, "integration"))
     document = invoice(ledger, "acme", "2025-03", ledger.last_recorded_at())
     assert document["lines"] == [] and document["total"] == "0.00"
     [problem] = document["problems"]
     assert (problem["key"], problem["rules"], problem["date"]) == ("standard_time:T1:2025-03-03", ["I-6"], "2025-03-03")
     events = event_count(ledger)
-    [outcome] = apply(ledger, {"command": "IssueInvoice", "client_id": "acme", "period": "2025-03",
-                               "at": "2025-04-01T10:00"})
+    [outcome] = apply(ledger, issue("2025-03", "2025-04-01T10:00"))
     assert outcome.status == "rejected" and "I-6" in outcome.error and "2025-03-03" in outcome.error
     assert event_count(ledger) == events

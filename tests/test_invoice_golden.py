@@ -22,20 +22,26 @@ from tests.builders import (
     CURRENT,
     OLDER,
     PREVIOUS,
-    PRODUCT,
     cancel,
+    classify,
+    confirm_bug,
+    correct_time,
+    end_pilot,
+    hand_over_key,
     issue,
+    issue_license,
     log,
     open_ticket,
     price_list,
     register,
+    register_configuration,
+    reject_bug,
     release,
+    start_pilot,
     subscribe,
+    void_time,
 )
 from tests.support import apply, applied, event_count
-
-# --- commands ------------------------------------------------------------------------------
-
 
 # --- reading -------------------------------------------------------------------------------
 
@@ -267,9 +273,8 @@ def test_back_dated_price_list_changes_the_draft_but_not_the_past_knowledge_i_6_
 def test_free_month_across_month_end_then_paid_subscription_r_ptp_6_i_7(acme):
     applied(
         acme,
-        {"command": "IssueLicense", "client_id": CLIENT, "license_id": "L-1", "product": PRODUCT,
-         "issued_on": "2025-01-20"},
-        {"command": "HandOverLicenseKey", "client_id": CLIENT, "license_id": "L-1", "at": "2025-01-20T15:00"},
+        issue_license("L-1", "2025-01-20"),
+        hand_over_key("L-1", "2025-01-20T15:00"),
         subscribe("S-1", "2025-02-20T15:00"),  # paid from the instant the free month ends
     )
     january = bill(acme, "2025-01")
@@ -335,12 +340,11 @@ def test_priority_fee_rounds_half_up_once_per_line_and_coverage_is_half_open_i_7
 def test_pilot_work_included_and_free_days_shown_then_billable_after_end_pilot_r_ptp_7_i_4(acme):
     applied(
         acme,
-        {"command": "StartPilot", "client_id": CLIENT, "pilot_id": "P-1", "at": "2025-03-05T10:00",
-         "contract": "PILOT-2025-7"},
+        start_pilot("P-1", "2025-03-05T10:00", "PILOT-2025-7"),
         open_ticket("I-1", "integration"),
         log("I-1", "E-1", "2025-03-10T11:00", 90, activity="integration"),  # in the pilot: included
         log("I-1", "E-2", "2025-03-20T16:00", 45, activity="integration"),  # pilot ends 18:00: included
-        {"command": "EndPilot", "client_id": CLIENT, "pilot_id": "P-1", "at": "2025-03-20T18:00"},
+        end_pilot("P-1", "2025-03-20T18:00"),
         log("I-1", "E-3", "2025-03-20T18:30", 40, activity="integration"),  # after the pilot: billable
         log("I-1", "E-4", "2025-03-21T11:00", 90, activity="integration"),
     )
@@ -371,11 +375,11 @@ def test_warranty_free_versus_standard_billable_by_version_and_activity_i_2_i_4(
         log("Q-8", "E-1", "2025-03-05T11:00", 45, activity="consultation"),
         log("Q-7", "E-1", "2025-03-05T12:00", 45, activity="consultation"),
         open_ticket("B-9", "bug", version=CURRENT),
-        {"command": "ConfirmBug", "ticket_id": "B-9", "at": "2025-03-05T17:00"},
+        confirm_bug("B-9", "2025-03-05T17:00"),
         log("B-9", "E-1", "2025-03-06T10:00", 40, activity="remote_session", purpose="diagnostics"),
         log("B-9", "E-2", "2025-03-06T11:00", 50, activity="remote_session", purpose="assistance"),
         open_ticket("B-7", "bug", version=OLDER),
-        {"command": "ConfirmBug", "ticket_id": "B-7", "at": "2025-03-05T17:00"},
+        confirm_bug("B-7", "2025-03-05T17:00"),
         log("B-7", "E-1", "2025-03-06T14:00", 45, activity="bug_fix"),
     )
     document = bill(acme, "2025-03")
@@ -439,8 +443,7 @@ def test_reclassification_applies_to_all_of_the_tickets_work_i_3(acme):
         log("Q-1", "E-1", "2025-03-05T10:00", 45, activity="consultation"),
     )
     free = acme.last_recorded_at()
-    applied(acme, {"command": "ClassifyTicket", "ticket_id": "Q-1", "category": "customization",
-                   "at": "2025-03-12T10:00", "reason": "it is report-designer tuning"})
+    applied(acme, classify("Q-1", "customization", "2025-03-12T10:00", "it is report-designer tuning"))
     assert bill(acme, "2025-03", known_at=free)["lines"] == []  # a question on 9.0: warranty
     # I-3: the latest classification applies to all the ticket's work, even before it: 45 -> 60 = 3000.00
     lines = standard(bill(acme, "2025-03"))
@@ -467,9 +470,8 @@ def test_pending_bug_work_shown_uncharged_until_confirmed_or_rejected_i_4(acme):
         assert lines[key]["minutes_worked"] == worked
     assert document["total"] == "0.00"
 
-    applied(acme, {"command": "ConfirmBug", "ticket_id": "B-1", "at": "2025-03-07T10:00"})
-    applied(acme, {"command": "RejectBug", "ticket_id": "B-2", "at": "2025-03-07T11:00",
-                   "category": "customization", "reason": "works as documented; needs tuning"})
+    applied(acme, confirm_bug("B-1", "2025-03-07T10:00"))
+    applied(acme, reject_bug("B-2", "customization", "2025-03-07T11:00", "works as documented; needs tuning"))
     document = bill(acme, "2025-03")
     lines = standard(document)
     # B-1 confirmed on the current version: bug_fix is free under warranty -> no line at all.
@@ -522,7 +524,7 @@ def test_issued_invoice_is_frozen_and_corrections_land_as_adjustments_i_9(acme):
     # Corrections about March, learned after the issue:
     applied(
         acme,
-        {"command": "CorrectTime", "ticket_id": "T-1", "entry_id": "E-1", "minutes": 70, "reason": "forgot a call"},
+        correct_time("T-1", "E-1", 70, "forgot a call"),
         price_list("2025-03-15", norm_hour="3600.00"),
     )
     [corrected] = ids_of(acme, "TimeCorrected")
@@ -549,7 +551,7 @@ def test_issued_invoice_is_frozen_and_corrections_land_as_adjustments_i_9(acme):
     april_issued = bill(acme, "2025-04")
     assert april_issued["status"] == "issued"
     assert (april_issued["lines"], april_issued["total"]) == (april["lines"], april["total"])
-    applied(acme, {"command": "VoidTime", "ticket_id": "T-1", "entry_id": "E-2", "reason": "logged twice"})
+    applied(acme, void_time("T-1", "E-2", "logged twice"))
     [voided] = ids_of(acme, "TimeVoided")
     assert without_known_at(bill(acme, "2025-04")) == without_known_at(april_issued)
     assert without_known_at(bill(acme, "2025-03")) == without_known_at(march)
@@ -568,7 +570,7 @@ def test_void_of_an_issued_entry_gives_a_negative_adjustment_i_9(acme):
         open_ticket("T-1", "data_recovery"),
         log("T-1", "E-1", "2025-03-03T10:00", 61),
         issue("2025-03", "2025-04-01T09:00"),
-        {"command": "VoidTime", "ticket_id": "T-1", "entry_id": "E-1", "reason": "wrong client"},
+        void_time("T-1", "E-1", "wrong client"),
     )
     assert bill(acme, "2025-03")["total"] == "6000.00"  # issued: 61 -> 120 billed × 3000.00
     [line] = of_kind(bill(acme, "2025-04"), "adjustment")
@@ -589,8 +591,7 @@ def test_rejected_bug_after_the_issue_adjusts_the_next_period_i_4_i_9(acme):
     # issued with the work pending: shown at 0.00 (I-4)
     [pending] = of_kind(march, "standard_time")
     assert (pending["pending"], pending["amount"], march["total"]) == (True, "0.00", "0.00")
-    applied(acme, {"command": "RejectBug", "ticket_id": "B-2", "at": "2025-04-02T10:00",
-                   "category": "customization", "reason": "not a bug"})
+    applied(acme, reject_bug("B-2", "customization", "2025-04-02T10:00", "not a bug"))
     [rejected] = ids_of(acme, "BugRejected")
     [line] = of_kind(bill(acme, "2025-04"), "adjustment")
     # now 70 -> 120 billed × 3000.00 = 6000.00; issued 0.00: +6000.00 on April, citing the verdict
@@ -603,9 +604,8 @@ def test_rejected_bug_after_the_issue_adjusts_the_next_period_i_4_i_9(acme):
 def test_paid_days_under_a_free_grant_are_not_charged_r_ptp_6_i_7(acme):
     applied(
         acme,
-        {"command": "IssueLicense", "client_id": CLIENT, "license_id": "L-1", "product": PRODUCT,
-         "issued_on": "2025-01-20"},
-        {"command": "HandOverLicenseKey", "client_id": CLIENT, "license_id": "L-1", "at": "2025-01-20T15:00"},
+        issue_license("L-1", "2025-01-20"),
+        hand_over_key("L-1", "2025-01-20T15:00"),
         subscribe("S-1", "2025-01-25T10:00"),  # paid while the free month still holds
     )
     # I-7: a day is charged only when paid coverage holds at a moment no free grant does.
@@ -701,8 +701,7 @@ def test_reclassifying_a_ticket_changes_all_its_work_i_3_i_4(acme):
     as_question = bill(acme, "2025-03", known_at=known)
     # I-4 step 3, R-WTY-1: consultation and diagnostics on a covered question are free: no line at all
     assert (as_question["lines"], as_question["total"]) == ([], "0.00")
-    applied(acme, {"command": "ClassifyTicket", "ticket_id": "Q-1", "category": "environment",
-                   "at": "2025-03-10T10:00", "reason": "the antivirus blocks the client"})
+    applied(acme, classify("Q-1", "environment", "2025-03-10T10:00", "the antivirus blocks the client"))
     document = bill(acme, "2025-03")
     lines = standard(document)
     # I-3: the latest classification applies to all of the ticket's work, before and after its `at`;
@@ -730,8 +729,7 @@ def uncovered_personal_config(ledger) -> None:
     """Personal-configuration work logged under a paid subscription, which R-PTP-3 requires."""
     applied(
         ledger,
-        {"command": "RegisterPersonalConfiguration", "client_id": CLIENT, "configuration_id": "PC-1",
-         "at": "2025-03-01T00:00"},
+        register_configuration("PC-1", "2025-03-01T00:00"),
         subscribe("S-1", "2025-03-01T00:00"),
         open_ticket("T-PC", "personal_config"),
         log("T-PC", "E1", "2025-03-10T11:00", 90, activity="personal_config"),
