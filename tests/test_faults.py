@@ -16,7 +16,17 @@ from typing import Any
 import pytest
 
 from ledger.application import SupportLedger
-from tests.builders import SET_UP
+from tests.builders import (
+    SET_UP,
+    hand_over_key,
+    issue,
+    issue_license,
+    log,
+    override_day,
+    price_list,
+    register_configuration,
+    subscribe,
+)
 from tests.support import applied
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -59,11 +69,8 @@ def test_eight_writers_on_one_aggregate_apply_every_command_once(db_url, tmp_pat
     def command(writer: int, n: int) -> dict[str, Any]:
         key = f"w{writer}-{n}"
         if aggregate == "ticket":
-            return {"command": "LogTime", "command_id": key, "ticket_id": "T1", "entry_id": key,
-                    "engineer": f"e{writer}", "started_at": "2025-03-03T12:00", "minutes": 5,
-                    "activity": "consultation"}
-        return {"command": "RegisterPersonalConfiguration", "command_id": key, "client_id": "acme",
-                "configuration_id": key, "at": "2025-02-01T10:00"}
+            return {**log("T1", key, "2025-03-03T12:00", 5, "consultation", engineer=f"e{writer}"), "command_id": key}
+        return {**register_configuration(key, "2025-02-01T10:00"), "command_id": key}
 
     files = [write_lines(tmp_path / f"writer{w}.jsonl", [command(w, n) for n in range(PER_WRITER)])
              for w in range(WRITERS)]
@@ -154,20 +161,18 @@ def test_a_fact_dated_after_now_is_refused_and_a_scheduled_change_is_not(ledger)
     applied(ledger, *SET_UP)
     before = len(ledger.recorded_events())
     refused = apply(ledger,
-                    {"command": "IssueInvoice", "client_id": "acme", "period": "2031-01", "at": "2031-02-01T10:00"},
-                    {**SET_UP[4], "at": "2031-01-01T10:00"},
-                    {"command": "LogTime", "ticket_id": "T1", "entry_id": "F1", "engineer": "e",
-                     "started_at": "2031-01-01T10:00", "minutes": 5, "activity": "consultation"},
-                    {**SET_UP[3], "license_id": "L9", "issued_on": "2031-01-01"})
+                    issue("2031-01", "2031-02-01T10:00"),
+                    hand_over_key("L1", "2031-01-01T10:00"),
+                    log("T1", "F1", "2031-01-01T10:00", 5, "consultation", engineer="e"),
+                    issue_license("L9", "2031-01-01", product="Ledger"))
     assert [o.status for o in refused] == ["rejected"] * 4
     assert [o.error.split(":")[0] for o in refused] == ["at", "at", "started_at", "issued_on"]
     assert "later than now" in refused[0].error and "SubscribePriority" in refused[0].error
     assert len(ledger.recorded_events()) == before
     applied(ledger,
-            {"command": "PublishPriceList", "effective_from": "2031-01-01", "norm_hour": "2000.00",
-             "priority_month": "40000.00"},
-            {"command": "SubscribePriority", "client_id": "acme", "subscription_id": "S9", "at": "2031-01-01T00:00"},
-            {"command": "OverrideCalendarDay", "date": "2031-01-09", "kind": "holiday", "reason": "Decree"})
+            price_list("2031-01-01", norm_hour="2000.00", priority_month="40000.00"),
+            subscribe("S9", "2031-01-01T00:00"),
+            override_day("2031-01-09"))
 
 
 # --- kill -9 -------------------------------------------------------------------------------------

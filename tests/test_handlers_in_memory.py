@@ -8,10 +8,9 @@ import pytest
 
 from commands.memory import InMemoryAggregates
 from ledger.errors import LedgerError
-from tests.builders import SET_UP
+from tests.builders import SET_UP, hand_over_key, issue, issue_license, log, register
 
-LOG = {"command": "LogTime", "ticket_id": "T1", "entry_id": "E1", "engineer": "ivanov",
-       "started_at": "2025-03-03T12:00", "minutes": 30, "activity": "consultation"}
+LOG = log("T1", "E1", "2025-03-03T12:00", 30, "consultation")
 
 
 @pytest.fixture
@@ -28,7 +27,7 @@ def names(events: list) -> list[str]:
 
 def test_registering_a_client_opens_its_priority_account():
     unit = InMemoryAggregates()
-    events = unit.run({"command": "RegisterClient", "client_id": "acme", "name": "Acme", "at": "2025-01-10T09:00"})
+    events = unit.run(register("acme", "2025-01-10T09:00"))
     assert names(events) == ["ClientRegistered", "PriorityAccountOpened"]
     assert unit.client("acme").name == "Acme"
 
@@ -36,10 +35,8 @@ def test_registering_a_client_opens_its_priority_account():
 def test_the_first_key_handover_grants_the_free_month_once(unit):
     """R-PTP-6: the free month is granted at the first licence key handover, once."""
     assert unit.subscription("acme").free_month is not None
-    unit.run({"command": "IssueLicense", "client_id": "acme", "license_id": "L2", "product": "Ledger",
-              "issued_on": "2025-02-01"})
-    events = unit.run({"command": "HandOverLicenseKey", "client_id": "acme", "license_id": "L2",
-                       "at": "2025-02-02T10:00"})
+    unit.run(issue_license("L2", "2025-02-01", product="Ledger"))
+    events = unit.run(hand_over_key("L2", "2025-02-02T10:00"))
     assert names(events) == ["LicenseKeyHandedOver"]
 
 
@@ -54,7 +51,7 @@ def test_a_refused_command_changes_nothing(unit):
     month (from the handover on 2025-01-15) has ended and nothing else covers the client."""
     ticket_version = unit.ticket("T1").version
     with pytest.raises(LedgerError, match="R-PTP-3"):
-        unit.run({**LOG, "entry_id": "E2", "started_at": "2025-04-03T12:00", "activity": "personal_config"})
+        unit.run(log("T1", "E2", "2025-04-03T12:00", 30, "personal_config"))
     assert unit.ticket("T1").version == ticket_version and "E2" not in unit.ticket("T1").entries
     unit.run(LOG)
     with pytest.raises(LedgerError, match="already logged"):
@@ -64,4 +61,4 @@ def test_a_refused_command_changes_nothing(unit):
 
 def test_a_command_that_reads_the_record_says_it_needs_a_store(unit):
     with pytest.raises(LedgerError, match="SupportLedger"):
-        unit.run({"command": "IssueInvoice", "client_id": "acme", "period": "2025-03", "at": "2025-04-01T10:00"})
+        unit.run(issue("2025-03", "2025-04-01T10:00"))
