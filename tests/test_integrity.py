@@ -20,6 +20,7 @@ from ledger.store.chain import FORMAT, GENESIS, ChainedEvent, Head, contents, ne
 from ledger.store.tables import CHAIN_TABLE
 from projections.explain import explain
 from projections.history import client_history
+from tests.builders import issue_license, log, open_ticket, register, reopen
 from tests.integrity_support import DEMO_COMMANDS, raw_store
 from tests.support import applied, apply
 
@@ -113,7 +114,7 @@ def test_a_store_written_before_the_chain_gets_its_links_and_triggers_when_opene
         assert verdict.head.position == last and verdict.head.events == len(ledger.recorded_events())
         history = client_history(ledger, "acme", ledger.last_recorded_at())
         assert {e["recorded_by"] for e in history["events"]} == {None}  # who wrote them is not known
-        applied(ledger, {"command": "ReopenTicket", "ticket_id": "T-1001", "at": "2025-02-06T12:00"})
+        applied(ledger, reopen("T-1001", "2025-02-06T12:00"))
         later = ledger.verify()
         assert later.ok and later.chain_starts_at == last + 1 and later.head.commits == verdict.head.commits + 1
     with raw_store(db_url) as raw, pytest.raises(Exception, match="append-only"):
@@ -158,7 +159,7 @@ def test_an_older_head_is_proved_after_appends_and_disproved_after_a_rewrite(db_
 
 def test_recorded_by_is_the_writer_the_store_saw_not_the_declared_actor(ledger, db_url):
     applied(ledger, *DEMO_COMMANDS[:26])
-    apply(ledger, {"command": "ReopenTicket", "ticket_id": "T-1001", "at": "2025-02-06T12:00"}, actor="claimed-name")
+    apply(ledger, reopen("T-1001", "2025-02-06T12:00"), actor="claimed-name")
     writer = pwd.getpwuid(os.geteuid()).pw_name if db_url.startswith("sqlite") else "postgres"
     history = client_history(ledger, "acme", ledger.last_recorded_at())
     assert {e["recorded_by"] for e in history["events"]} == {writer}
@@ -257,8 +258,7 @@ def test_every_query_and_apply_on_a_damaged_store_ends_in_one_line(db_url, capsy
         if name == "apply":
             import io
             monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(
-                {"command": "LogTime", "ticket_id": "T-1002", "entry_id": "T-1002/9", "engineer": "x",
-                 "started_at": "2025-03-14T10:00", "minutes": 30, "activity": "consultation"}) + "\n"))
+                log("T-1002", "T-1002/9", "2025-03-14T10:00", 30, "consultation", engineer="x")) + "\n"))
         code, out, err = cli(capsys, *argv, "--db", db_url)
         assert code == 1, (name, out, err)
         assert err.count("\n") == 1 and named in err and "support-ledger verify" in err, (name, err)
@@ -352,16 +352,13 @@ def test_four_writer_processes_at_once_leave_a_chain_that_verifies(db_url):
         applied(ledger, *(c for c in DEMO_COMMANDS if c["command"] in {"PublishPriceList", "ReleaseVersion"}))
     files = []
     for writer in range(4):
-        lines = [{"command": "RegisterClient", "client_id": f"w{writer}", "name": f"Writer {writer}"},
-                 {"command": "IssueLicense", "client_id": f"w{writer}", "license_id": f"L{writer}",
-                  "product": "RegionSoft CRM", "issued_on": "2025-01-10"}]
+        client_id = f"w{writer}"
+        lines = [register(client_id, None, name=f"Writer {writer}"),
+                 issue_license(f"L{writer}", "2025-01-10", client_id=client_id)]
         for ticket in range(6):
             ticket_id = f"T-{writer}-{ticket}"
-            lines.append({"command": "OpenTicket", "ticket_id": ticket_id, "client_id": f"w{writer}",
-                          "at": "2025-02-03T11:00", "channel": "phone", "subject": "s", "category": "question",
-                          "product": "RegionSoft CRM", "version": "7.5"})
-            lines += [{"command": "LogTime", "ticket_id": ticket_id, "entry_id": f"{ticket_id}/{n}", "engineer": "e",
-                       "started_at": f"2025-02-03T1{2 + n}:00", "minutes": 10, "activity": "consultation"}
+            lines.append(open_ticket(ticket_id, "question", client_id=client_id, version="7.5", at="2025-02-03T11:00"))
+            lines += [log(ticket_id, f"{ticket_id}/{n}", f"2025-02-03T1{2 + n}:00", 10, "consultation", engineer="e")
                       for n in range(3)]
         files.append("".join(json.dumps(line) + "\n" for line in lines))
     processes = [subprocess.Popen([sys.executable, "-c", WRITER, db_url], stdin=subprocess.PIPE, text=True,

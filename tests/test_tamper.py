@@ -20,6 +20,7 @@ from commands.cli import main
 from ledger.application import SupportLedger
 from ledger.events import event_id
 from ledger.store.tables import CHAIN_TABLE, COMMITS_TABLE, MARKS_TABLE
+from tests.builders import reopen
 from tests.integrity_support import DEMO_COMMANDS, Raw, raw_store
 from tests.support import apply
 
@@ -188,7 +189,7 @@ def test_a_kept_head_passes_after_appends_and_fails_after_a_change_before_it(db_
     build_store(db_url)
     with SupportLedger(db_url) as ledger:
         kept = ledger.head()
-        apply(ledger, {"command": "ReopenTicket", "ticket_id": "T-1001", "at": "2025-02-06T12:00"})
+        apply(ledger, reopen("T-1001", "2025-02-06T12:00"))
         assert ledger.verify(expect=kept.hash).ok
         with raw_store(db_url) as raw:
             raw.drop_triggers()
