@@ -26,6 +26,15 @@ from ledger.billing.load import LateFacts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from bench_history import generate  # noqa: E402
+from tests.builders import (  # noqa: E402
+    correct_time,
+    issue,
+    open_ticket,
+    price_list,
+    register,
+    release,
+    subscribe,
+)
 from tests.conftest import postgres_schema_url  # noqa: E402
 
 SEEDS = [3, 11]
@@ -72,9 +81,8 @@ def test_month_end_in_small_chunks_equals_a_full_replay(ledger, monkeypatch):
         if type(item.event).__name__ == "TimeLogged":
             key = (item.event.client_id, period_of(moscow_date(item.event.started_at)))
             if key in issued and key not in late:
-                late[key] = {"command": "CorrectTime", "ticket_id": item.event.originator_id.split("/", 1)[1],
-                             "entry_id": item.event.entry_id, "minutes": item.event.minutes + 15,
-                             "reason": "late correction"}
+                late[key] = correct_time(item.event.originator_id.split("/", 1)[1], item.event.entry_id,
+                                         item.event.minutes + 15, "late correction")
     outcomes = list(apply_lines(ledger, map(json.dumps, late.values()), "bench"))
     late = {key: command for (key, command), o in zip(late.items(), outcomes, strict=True) if o.status == "applied"}
     assert len(late) >= 2  # (a voided entry cannot be corrected)
@@ -123,19 +131,15 @@ def test_an_adjustment_for_a_vanished_line_cites_the_same_events_on_every_path(l
     the billed line's key no longer exists and its adjustment cites what bears on January.
     A ticket opened late without work in January cannot bear on it: the replay of the whole
     record, the one-client path and month-end must cite the same events."""
-    product = "RegionSoft CRM"
     commands = [
-        {"command": "ReleaseVersion", "product": product, "version": "9.0", "released_on": "2024-06-01"},
-        {"command": "PublishPriceList", "effective_from": "2025-01-01", "norm_hour": "1500.00",
-         "priority_month": "30000.00"},
-        {"command": "RegisterClient", "client_id": "acme", "name": "Acme", "at": "2025-01-10T09:00"},
-        {"command": "SubscribePriority", "client_id": "acme", "subscription_id": "S1", "at": "2025-01-15T00:00"},
-        {"command": "IssueInvoice", "client_id": "acme", "period": "2025-01", "at": "2025-02-01T10:00"},
+        release("9.0", "2024-06-01"),
+        price_list("2025-01-01", norm_hour="1500.00", priority_month="30000.00"),
+        register("acme", "2025-01-10T09:00"),
+        subscribe("S1", "2025-01-15T00:00"),
+        issue("2025-01", "2025-02-01T10:00"),
         # recorded after January was issued:
-        {"command": "PublishPriceList", "effective_from": "2025-01-12", "norm_hour": "1600.00",
-         "priority_month": "31000.00"},
-        {"command": "OpenTicket", "ticket_id": "T9", "client_id": "acme", "at": "2025-01-20T11:00",
-         "channel": "phone", "subject": "late", "category": "question", "product": product, "version": "9.0"},
+        price_list("2025-01-12", norm_hour="1600.00", priority_month="31000.00"),
+        open_ticket("T9", "question", at="2025-01-20T11:00"),
     ]
     assert all(o.status == "applied" for o in apply_lines(ledger, map(json.dumps, commands), "tester"))
     recorded = ledger.recorded_events()

@@ -31,6 +31,7 @@ from ledger.errors import InvalidCommandError
 from ledger.events import InvoiceIssued
 from ledger.store.urls import parse_url, redact
 from projections.register import IssuedInvoiceRegister, issued_invoices
+from tests.builders import issue
 from tests.conftest import PG_URL, postgres_problem, postgres_schema_url
 from tests.integrity_support import DEMO_COMMANDS, raw_store
 from tests.support import applied
@@ -50,8 +51,7 @@ QUERIES = {
     "verify": ["verify"],
 }
 # A second invoice, issued after the demo's: the register then has a row before and after any position.
-SECOND_INVOICE = {"command": "IssueInvoice", "command_id": "second-invoice", "client_id": "acme",
-                  "period": "2025-03", "at": "2025-04-03T10:00"}
+SECOND_INVOICE = {**issue("2025-03", "2025-04-03T10:00"), "command_id": "second-invoice"}
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
