@@ -32,7 +32,18 @@ import pytest
 
 from ledger.application import SupportLedger
 from projections.invoice import invoice
-from tests.builders import PRODUCT, log, open_ticket, register
+from tests.builders import (
+    cancel,
+    correct_time,
+    issue,
+    log,
+    open_ticket,
+    price_list,
+    register,
+    register_configuration,
+    release,
+    subscribe,
+)
 from tests.support import applied
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
@@ -63,9 +74,8 @@ def clients(ledger):
 def with_clients(ledger):
     applied(
         ledger,
-        {"command": "PublishPriceList", "effective_from": "2025-01-01", "norm_hour": "3000.00",
-         "priority_month": "15000.00"},
-        {"command": "ReleaseVersion", "product": PRODUCT, "version": "9.0", "released_on": "2024-06-01"},
+        price_list("2025-01-01", norm_hour="3000.00", priority_month="15000.00"),
+        release("9.0", "2024-06-01"),
         register("acme"),
         register("globex"),
         register("idle"),
@@ -73,7 +83,7 @@ def with_clients(ledger):
         ticket("T-1", "acme"),
         log("T-1", "E-1", "2025-03-03T10:00", 50),
         log("T-1", "E-2", "2025-03-03T14:00", 15),
-        {"command": "SubscribePriority", "client_id": "globex", "subscription_id": "S-1", "at": "2025-03-01T00:00"},
+        subscribe("S-1", "2025-03-01T00:00", client_id="globex"),
     )
     return ledger
 
@@ -145,11 +155,10 @@ def test_month_end_prints_the_lines_needing_a_decision_under_the_totals_r_ptp_3(
     coverage to a back-dated cancellation: not charged, and listed for a person to decide."""
     applied(
         sqlite_clients,
-        {"command": "RegisterPersonalConfiguration", "client_id": "globex", "configuration_id": "PC-1",
-         "at": "2025-03-01T00:00"},
-        {**ticket("T-PC", "globex"), "category": "personal_config"},
-        {**log("T-PC", "E-1", "2025-03-10T11:00", 90), "activity": "personal_config"},
-        {"command": "CancelPriority", "client_id": "globex", "subscription_id": "S-1", "at": "2025-03-05T00:00"},
+        register_configuration("PC-1", "2025-03-01T00:00", client_id="globex"),
+        open_ticket("T-PC", "personal_config", client_id="globex"),
+        log("T-PC", "E-1", "2025-03-10T11:00", 90, activity="personal_config"),
+        cancel("S-1", "2025-03-05T00:00", client_id="globex"),
     )
     status, _ = month_end(sqlite_clients, tmp_path, "march.csv")
     assert status == 0
@@ -178,10 +187,9 @@ def disputed(clients):
         clients,
         ticket("T-2", "acme"),
         log("T-2", "E-1", "2025-03-20T10:00", 60),
-        {"command": "IssueInvoice", "client_id": "acme", "period": "2025-03", "at": "2025-04-01T09:00"},
-        {"command": "CorrectTime", "ticket_id": "T-1", "entry_id": "E-2", "minutes": 75, "reason": "long call"},
-        {"command": "PublishPriceList", "effective_from": "2025-03-15", "norm_hour": "3600.00",
-         "priority_month": "15000.00"},
+        issue("2025-03", "2025-04-01T09:00", client_id="acme"),
+        correct_time("T-1", "E-2", 75, "long call"),
+        price_list("2025-03-15", norm_hour="3600.00", priority_month="15000.00"),
     )
     return clients
 
@@ -224,9 +232,8 @@ def test_dispute_report_of_an_unknown_client_fails_in_one_line_contract(clients,
 def test_dispute_report_names_a_back_dated_price_list_that_shrank_a_fee_line_i_6_i_9(clients, tmp_path):
     applied(
         clients,
-        {"command": "IssueInvoice", "client_id": "globex", "period": "2025-03", "at": "2025-04-01T09:00"},
-        {"command": "PublishPriceList", "effective_from": "2025-03-20", "norm_hour": "3000.00",
-         "priority_month": "18600.00"},
+        issue("2025-03", "2025-04-01T09:00", client_id="globex"),
+        price_list("2025-03-20", norm_hour="3000.00", priority_month="18600.00"),
     )
     out = tmp_path / "globex.md"
     assert script("dispute_report").main(["globex", "--period", "2025-03", "--out", str(out),
