@@ -5,12 +5,15 @@ from __future__ import annotations
 import bisect
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from ledger.aggregates.base import LedgerAggregate
 from ledger.errors import AlreadyExistsError
 from ledger.events import CalendarDayOverridden, CatalogOpened, PriceListPublished, VersionReleased
-from ledger.rules.calendar import CalendarOverride, SupportCalendar
 from ledger.rules.warranty import Release
+
+if TYPE_CHECKING:
+    from ledger.rules.calendar import SupportCalendar
 
 
 class Catalog(LedgerAggregate):
@@ -66,6 +69,8 @@ class Catalog(LedgerAggregate):
 
     def support_calendar(self) -> SupportCalendar:
         """I-1: the production calendar with this catalog's overrides taking precedence."""
+        from ledger.rules.calendar import CalendarOverride, SupportCalendar  # when asked (issue 17)
+
         return SupportCalendar(
             CalendarOverride(day, kind, reason)  # type: ignore[arg-type]
             for day, (kind, reason) in sorted(self.calendar_overrides.items())

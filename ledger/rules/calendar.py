@@ -13,11 +13,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from types import MappingProxyType
-from typing import Literal, get_args
-
-import holidays
+from typing import TYPE_CHECKING, Literal, get_args
 
 from ledger.timeutil import MOSCOW, in_moscow, moscow_date
+
+if TYPE_CHECKING:
+    import holidays
 
 OverrideKind = Literal["holiday", "working", "shortened"]
 
@@ -205,6 +206,10 @@ class SupportCalendar:
     def _package(self, year: int) -> holidays.HolidayBase:
         package = self._holidays_by_year.get(year)
         if package is None:
+            # Imported here, when a question first needs the package's days: importing it
+            # costs a query that never asks the calendar a fifth of its start-up (issue 17).
+            import holidays
+
             package = holidays.country_holidays("RU", language="ru", years=year, expand=False)
             self._holidays_by_year[year] = package
         return package
