@@ -5,16 +5,26 @@ pydantic validation, running the `upcast_vN_vN+1` chain of the event class first
 library's own snapshots (dataclasses) keep the library's encoding. A stored event that no
 event class reads is a damaged record (`DamagedRecordError`), named by its event id.
 
+The first events of a class whose pydantic model is not built yet are rebuilt without
+building it (`plain_event`): a query reads a few dozen events, and building their models
+(and pydantic's plugin look-up with them) was a tenth of its start-up (issue 17).
+
 This module imports neither database driver: `verify`'s helper process
 (`ledger.store.payloads`) needs only it.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
+import types
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal, Union, get_args, get_origin
 
 from eventsourcing.persistence import (
     DatetimeAsISO,
@@ -26,6 +36,8 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 from eventsourcing.utils import TopicError, get_topic, resolve_topic
+from pydantic import AwareDatetime
+from pydantic_core import TzInfo
 
 from ledger.errors import DamagedRecordError
 from ledger.events import LedgerEvent, event_id
@@ -96,7 +108,8 @@ class LedgerMapper(Mapper[str]):
             state = self._payload(cls, stored_event)
             state["originator_id"] = stored_event.originator_id
             state["originator_version"] = stored_event.originator_version
-            return cls.model_validate(state)
+            event = plain_event(cls, state)
+            return cls.model_validate(state) if event is None else event
         except (ValueError, TypeError, KeyError, AttributeError, LookupError, RuntimeError, RecursionError) as error:
             reason = (str(error).strip() or type(error).__name__).splitlines()[0]
             raise _damaged(stored_event, f"payload does not decode: {reason}") from None
@@ -169,3 +182,169 @@ def marks_of(event: LedgerEvent) -> tuple[str, ...]:
 
 def _damaged(stored_event: StoredEvent, problem: str) -> DamagedRecordError:
     return DamagedRecordError(event_id(str(stored_event.originator_id), stored_event.originator_version), problem)
+
+
+# --- the first events of a class, without building its model ------------------------------------
+
+PLAIN_READS = 200  # events of a class rebuilt without its model before the model is built
+
+
+def plain_event(cls: type[LedgerEvent], state: dict[str, Any]) -> LedgerEvent | None:
+    """The event `cls.model_validate(state)` gives, without building the model — or None,
+    and pydantic validates. Only while the model is not built, and for the first PLAIN_READS
+    events of its class in this process: decoding here is slower per event than validating,
+    so a long read builds the model once."""
+    if cls.__pydantic_complete__ or _plain_reads[cls] >= PLAIN_READS:
+        return None
+    _plain_reads[cls] += 1
+    return constructed(cls, state)
+
+
+def constructed(cls: type[LedgerEvent], state: dict[str, Any]) -> LedgerEvent | None:
+    """`cls.model_validate(state)`, made with pydantic's `model_construct` from the values
+    decoded here, where every field is present in exactly the form pydantic's JSON serializer
+    writes it (the mapper stores `model_dump_json`) and the class validates field by field,
+    its "after" field validators run here as pydantic runs them. None otherwise — an upcast
+    payload lacking a field, a damaged record —: pydantic then validates, and decides and
+    names the failure (tests/test_startup.py checks that both ways give the same event)."""
+    readers = _readers.get(cls, ...)
+    if readers is ...:
+        readers = _readers[cls] = _field_readers(cls)
+    if readers is None or len(state) != len(readers):
+        return None
+    try:
+        return cls.model_construct(**{name: read(state[name]) for name, read in readers})
+    except Exception:  # not as pydantic writes it: pydantic decides
+        return None
+
+
+_plain_reads: Counter[type] = Counter()
+_readers: dict[type, tuple[tuple[str, Callable[[Any], Any]], ...] | None] = {}
+
+
+class _NotAsWritten(ValueError):
+    """A stored value not in the form pydantic's serializer writes for its field."""
+
+
+def _field_readers(cls: type[LedgerEvent]) -> tuple[tuple[str, Callable[[Any], Any]], ...] | None:
+    """(field, reader) for every field of the model, or None when one is of a kind not read
+    here (see `_reader`) or the model validates otherwise than field by field."""
+    decorators = cls.__pydantic_decorators__
+    if cls.__pydantic_post_init__ or decorators.model_validators or decorators.validators \
+            or decorators.root_validators:
+        return None
+    after: dict[str, list[Callable[[Any], Any]]] = {}
+    for validator in decorators.field_validators.values():
+        if validator.info.mode != "after" or len(inspect.signature(validator.func).parameters) != 1:
+            return None
+        for name in validator.info.fields:
+            after.setdefault(name, []).append(validator.func)
+    readers = []
+    for name, field in cls.__pydantic_fields__.items():
+        read = _reader(field.annotation)
+        if read is None or field.metadata or field.alias or field.validation_alias:
+            return None
+        if name in after:
+            read = _then(read, after.pop(name))
+        readers.append((name, read))
+    return None if after else tuple(readers)
+
+
+def _then(read: Callable[[Any], Any], validators: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    def validated(value: Any) -> Any:
+        value = read(value)
+        for validator in validators:
+            value = validator(value)
+        return value
+    return validated
+
+
+def _reader(annotation: Any) -> Callable[[Any], Any] | None:
+    """How a value of this field type is read back from the JSON pydantic wrote, as pydantic
+    would validate it; None for a type not read here."""
+    simple = _SIMPLE_READERS.get(annotation)
+    if simple is not None:
+        return simple
+    origin, arguments = get_origin(annotation), get_args(annotation)
+    if origin is Literal and all(type(word) is str for word in arguments):
+        return _one_of(frozenset(arguments))
+    if origin in (Union, types.UnionType) and len(arguments) == 2 and type(None) in arguments:
+        inner = _reader(next(argument for argument in arguments if argument is not type(None)))
+        return None if inner is None else _or_none(inner)
+    if origin is tuple and arguments == (dict[str, Any], ...):
+        return _records
+    return None
+
+
+def _exactly(kind: type) -> Callable[[Any], Any]:
+    def read(value: Any) -> Any:
+        if type(value) is not kind:
+            raise _NotAsWritten
+        return value
+    return read
+
+
+_WRITTEN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_WRITTEN_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?")
+_WRITTEN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_OFFSETS: dict[int, TzInfo] = {}  # pydantic's fixed-offset zones, one per offset
+
+
+def _date(value: Any) -> date:
+    if type(value) is not str or not _WRITTEN_DATE.fullmatch(value):
+        raise _NotAsWritten
+    return date.fromisoformat(value)
+
+
+def _instant(value: Any, *, aware: bool = False) -> datetime:
+    """An instant as pydantic reads it: with pydantic's own fixed-offset zone (`TzInfo`),
+    naive where no offset is written (refused for `AwareDatetime`)."""
+    written = _WRITTEN_INSTANT.fullmatch(value) if type(value) is str else None
+    if written is None or (aware and written.group(2) is None):
+        raise _NotAsWritten
+    instant = datetime.fromisoformat(value)
+    if instant.tzinfo is None:
+        return instant
+    seconds = int(instant.utcoffset().total_seconds())  # type: ignore[union-attr]
+    zone = _OFFSETS.get(seconds)
+    if zone is None:
+        zone = _OFFSETS[seconds] = TzInfo(seconds)
+    return instant.replace(tzinfo=zone)
+
+
+def _aware_instant(value: Any) -> datetime:
+    return _instant(value, aware=True)
+
+
+def _decimal(value: Any) -> Decimal:
+    if type(value) is not str or not _WRITTEN_DECIMAL.fullmatch(value):
+        raise _NotAsWritten
+    return Decimal(value)
+
+
+def _one_of(words: frozenset[str]) -> Callable[[Any], Any]:
+    def read(value: Any) -> str:
+        if type(value) is not str or value not in words:
+            raise _NotAsWritten
+        return value
+    return read
+
+
+def _or_none(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else read(value)
+
+
+def _records(value: Any) -> tuple[dict[str, Any], ...]:
+    if type(value) is not list or not all(type(item) is dict for item in value):
+        raise _NotAsWritten
+    return tuple(dict(item) for item in value)
+
+
+_SIMPLE_READERS: dict[Any, Callable[[Any], Any]] = {
+    str: _exactly(str),
+    int: _exactly(int),
+    date: _date,
+    datetime: _instant,
+    AwareDatetime: _aware_instant,
+    Decimal: _decimal,
+}
