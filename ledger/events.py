@@ -3,7 +3,7 @@
 This module is the API of the past. Stored events are found again by their topic
 (`ledger.events:<ClassName>`), so a class here is never renamed or deleted; when a payload
 changes, its `class_version` goes up and an `upcast_vN_vN+1` classmethod turns the older
-stored payload into the newer one (see `ledger.persistence.LedgerMapper`).
+stored payload into the newer one (see `ledger.store.mapper.LedgerMapper`).
 
 Each event carries:
 - its valid time — when it happened in the world — named by `valid_time_field`
@@ -12,9 +12,13 @@ Each event carries:
 - `actor` and `command_id` — who recorded it, under which command (CONTRACT.md `--actor`);
 - `timestamp` — when the aggregate produced it. The record time proper comes from the
   store, which stamps it in the same transaction (`ledger.persistence`).
-"""
 
-from __future__ import annotations
+The models are built on first use (`defer_build`), not on import: a query builds none of
+them (`ledger.store.mapper` decodes what the ledger stored without them) and a command only
+those it records. The annotations here are evaluated as the classes are defined (no
+`from __future__ import annotations`), so pydantic reads them without parsing strings:
+a few milliseconds of every start-up (issue 17).
+"""
 
 from datetime import date, datetime
 from decimal import Decimal
@@ -32,7 +36,7 @@ from ledger.vocabulary import Activity, CalendarDayKind, Category, Channel, Purp
 class LedgerEvent(BaseModel, CanMutateAggregate[str]):
     """A fact about one aggregate. Subclasses name the field that holds their valid time."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # built on first use
 
     class_version: ClassVar[int] = 1
     valid_time_field: ClassVar[str]
