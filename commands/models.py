@@ -1,11 +1,17 @@
 """One pydantic model per CONTRACT.md command. Validated before any aggregate is touched;
-the JSON Schema of `Command` documents the command-file format (`support-ledger schema`)."""
+the JSON Schema of `Command` documents the command-file format (`support-ledger schema`).
+
+The models are built on first use (`defer_build`), and a command whose name is known is
+validated by its own model (`COMMAND_ADAPTER`): applying one line builds one model, not
+all of them (issue 17).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+from functools import cached_property
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args
@@ -110,7 +116,7 @@ _NOT_CONTENT = {"command_id"}
 
 
 class Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     # Whether the command's times may lie ahead of the record time: it schedules a change
     # (a price list, a calendar day, a subscription, an engineer, a pilot). Every other
     # command records a fact, which cannot be known before it happens (`future_fact`).
@@ -346,8 +352,54 @@ AnyCommand = Annotated[
     ],
     Field(discriminator="command"),
 ]
-COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(AnyCommand)
 COMMAND_MODELS: tuple[type[Command], ...] = AnyCommand.__origin__.__args__  # type: ignore[attr-defined]
+
+
+class CommandAdapter:
+    """`TypeAdapter(AnyCommand)`'s `validate_json`, `validate_python` and `json_schema`,
+    without building the union (and with it every command model) before it is needed.
+
+    A discriminated union reads the command's name and validates with that command's model;
+    here, where the name is found, that model validates first — building only it — and what
+    it accepts is the command the union gives (its `command` field is that name). Whatever
+    it refuses, and input whose name is not found, goes to the union itself, so a refusal is
+    pydantic's own, located under the command's name as before (tests/test_startup.py)."""
+
+    _NAMED = re.compile(r'"command"\s*:\s*"([A-Za-z]+)"')  # where a command file line names it
+
+    def __init__(self, models: tuple[type[Command], ...]) -> None:
+        self._by_name = {model.model_fields["command"].annotation.__args__[0]: model  # type: ignore[union-attr]
+                         for model in models}
+
+    @cached_property
+    def union(self) -> TypeAdapter[Command]:
+        return TypeAdapter(AnyCommand)
+
+    def validate_json(self, text: str | bytes) -> Command:
+        named = self._NAMED.search(text) if isinstance(text, str) else None
+        model = None if named is None else self._by_name.get(named.group(1))
+        if model is not None:
+            try:
+                return model.model_validate_json(text)
+            except ValueError:
+                pass
+        return self.union.validate_json(text)
+
+    def validate_python(self, data: Any) -> Command:
+        name = data.get("command") if isinstance(data, dict) else None
+        model = self._by_name.get(name) if isinstance(name, str) else None
+        if model is not None:
+            try:
+                return model.model_validate(data)
+            except ValueError:
+                pass
+        return self.union.validate_python(data)
+
+    def json_schema(self) -> dict[str, Any]:
+        return self.union.json_schema()
+
+
+COMMAND_ADAPTER = CommandAdapter(COMMAND_MODELS)
 
 
 def _is_time(annotation: Any) -> bool:
