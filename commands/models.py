@@ -355,6 +355,9 @@ AnyCommand = Annotated[
 COMMAND_MODELS: tuple[type[Command], ...] = AnyCommand.__origin__.__args__  # type: ignore[attr-defined]
 
 
+OWN_MODEL_COMMANDS = 100  # commands validated by their own models before the union is built
+
+
 class CommandAdapter:
     """`TypeAdapter(AnyCommand)`'s `validate_json`, `validate_python` and `json_schema`,
     without building the union (and with it every command model) before it is needed.
@@ -363,31 +366,34 @@ class CommandAdapter:
     here, where the name is found, that model validates first — building only it — and what
     it accepts is the command the union gives (its `command` field is that name). Whatever
     it refuses, and input whose name is not found, goes to the union itself, so a refusal is
-    pydantic's own, located under the command's name as before (tests/test_startup.py)."""
+    pydantic's own, located under the command's name as before (tests/test_startup.py).
+    After the first OWN_MODEL_COMMANDS commands the union validates every one: finding the
+    name here costs a long file more than building the union once."""
 
     _NAMED = re.compile(r'"command"\s*:\s*"([A-Za-z]+)"')  # where a command file line names it
 
     def __init__(self, models: tuple[type[Command], ...]) -> None:
         self._by_name = {model.model_fields["command"].annotation.__args__[0]: model  # type: ignore[union-attr]
                          for model in models}
+        self._own_model_commands = OWN_MODEL_COMMANDS
 
     @cached_property
     def union(self) -> TypeAdapter[Command]:
         return TypeAdapter(AnyCommand)
 
     def validate_json(self, text: str | bytes) -> Command:
-        named = self._NAMED.search(text) if isinstance(text, str) else None
-        model = None if named is None else self._by_name.get(named.group(1))
-        if model is not None:
-            try:
-                return model.model_validate_json(text)
-            except ValueError:
-                pass
+        if self._own_model_commands > 0 and isinstance(text, str):
+            named = self._NAMED.search(text)
+            model = self._own_model(None if named is None else named.group(1))
+            if model is not None:
+                try:
+                    return model.model_validate_json(text)
+                except ValueError:
+                    pass
         return self.union.validate_json(text)
 
     def validate_python(self, data: Any) -> Command:
-        name = data.get("command") if isinstance(data, dict) else None
-        model = self._by_name.get(name) if isinstance(name, str) else None
+        model = self._own_model(data.get("command")) if isinstance(data, dict) else None
         if model is not None:
             try:
                 return model.model_validate(data)
@@ -397,6 +403,13 @@ class CommandAdapter:
 
     def json_schema(self) -> dict[str, Any]:
         return self.union.json_schema()
+
+    def _own_model(self, name: Any) -> type[Command] | None:
+        """The model of the command called `name`, while the union is not the quicker way."""
+        if self._own_model_commands <= 0 or not isinstance(name, str):
+            return None
+        self._own_model_commands -= 1
+        return self._by_name.get(name)
 
 
 COMMAND_ADAPTER = CommandAdapter(COMMAND_MODELS)

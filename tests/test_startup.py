@@ -25,7 +25,7 @@ import pytest
 from pydantic import AwareDatetime, TypeAdapter
 
 import ledger.events as events
-from commands.models import COMMAND_ADAPTER, AnyCommand
+from commands.models import COMMAND_MODELS, OWN_MODEL_COMMANDS, AnyCommand, CommandAdapter
 from ledger.application import SupportLedger
 from ledger.events import ClientRegistered, LedgerEvent, TimeLogged
 from ledger.store.mapper import PLAIN_READS, LedgerMapper, LedgerTranscoder, _plain_reads, constructed, plain_event
@@ -290,16 +290,31 @@ def test_a_command_validated_by_its_own_model_is_the_unions(command):
                 {key: value for key, value in command.items() if key in ("command", "command_id")},
                 {**command, "command": "NoSuchCommand"}, {**command, "command": 7},
                 {**command, **{key: "" for key in command if key != "command"}}]
+    adapter = CommandAdapter(COMMAND_MODELS)
     for variant in variants:
-        assert _outcome(COMMAND_ADAPTER.validate_python, variant) == _outcome(UNION.validate_python, variant)
+        assert _outcome(adapter.validate_python, variant) == _outcome(UNION.validate_python, variant)
         for text in (json.dumps(variant), json.dumps(variant, indent=1), json.dumps(variant, ensure_ascii=False) + " x"):
-            assert _outcome(COMMAND_ADAPTER.validate_json, text) == _outcome(UNION.validate_json, text)
+            assert _outcome(adapter.validate_json, text) == _outcome(UNION.validate_json, text)
+    accepting = CommandAdapter(COMMAND_MODELS)
+    assert accepting.validate_json(json.dumps(command)) == UNION.validate_json(json.dumps(command))
+    assert "union" not in vars(accepting)  # a command accepted by its own model: the union is not built
 
 
 def test_a_line_naming_two_commands_is_the_unions():
-    text = '{"command": "ConfirmBug", "ticket_id": "T-1", "at": "2025-03-03T12:00", "command": "ResolveTicket"}'
-    assert _outcome(COMMAND_ADAPTER.validate_json, text) == _outcome(UNION.validate_json, text)
+    adapter = CommandAdapter(COMMAND_MODELS)
+    for text in ('{"command": "ConfirmBug", "ticket_id": "T-1", "at": "2025-03-03T12:00", "command": "ResolveTicket"}',
+                 '{"command": "ResolveTicket", "ticket_id": "T-1", "at": "2025-03-03T12:00", "command": "ConfirmBug"}'):
+        assert _outcome(adapter.validate_json, text) == _outcome(UNION.validate_json, text)
+
+
+def test_a_long_file_is_validated_by_the_union_once_the_own_model_commands_are_spent():
+    adapter = CommandAdapter(COMMAND_MODELS)
+    text = json.dumps(builders.register())
+    for _ in range(OWN_MODEL_COMMANDS):
+        adapter.validate_json(text)
+    assert "union" not in vars(adapter)
+    assert adapter.validate_json(text) == UNION.validate_json(text) and "union" in vars(adapter)
 
 
 def test_the_command_schema_is_the_unions():
-    assert COMMAND_ADAPTER.json_schema() == UNION.json_schema()
+    assert CommandAdapter(COMMAND_MODELS).json_schema() == UNION.json_schema()
