@@ -45,6 +45,9 @@ CONFLICT_TIMEOUT = 60.0  # seconds a command that lost a race to another writer 
 # outcomes are reported once it is saved (README, "Decisions").
 BATCH_SIZE = 2000
 CACHE_LIMIT = 50_000  # aggregates kept between batches (the least recently used go first)
+# A file of this many commands or fewer is applied in one process; a longer one may be dealt
+# to worker processes (`commands.parallel`): starting a worker costs about half a second.
+PARALLEL_AFTER = 10_000
 
 Status = Literal["applied", "duplicate", "rejected"]
 RECEIPTS = CommandReceipt.stream_for("")  # "command/": the prefix of every receipt stream

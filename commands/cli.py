@@ -226,18 +226,22 @@ def open_ledger(args: argparse.Namespace, *, read_only: bool = False) -> Iterato
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    from commands.bus import is_blank, numbered_lines
-    from commands.parallel import apply_with_workers, default_workers
+    from commands.bus import PARALLEL_AFTER, apply_lines, is_blank, numbered_lines
 
     who = actor(args)
     rejected = 0
     last = 0  # the number of the last line reported
     with _open_input(args.file) as stream, open_ledger(args) as ledger:
         numbered = [(number, text) for number, text in numbered_lines(stream) if not is_blank(text)]
-        workers = default_workers() if args.workers is None else args.workers
+        texts = (text for _, text in numbered)
         with _Interrupts() as interrupts:
-            outcomes = apply_with_workers(ledger, (text for _, text in numbered), who, workers=workers,
-                                          stop=interrupts.received)
+            if len(numbered) > PARALLEL_AFTER and args.workers != 1:  # long enough for workers to pay
+                from commands.parallel import apply_with_workers, default_workers
+
+                workers = default_workers() if args.workers is None else args.workers
+                outcomes = apply_with_workers(ledger, texts, who, workers=workers, stop=interrupts.received)
+            else:
+                outcomes = apply_lines(ledger, texts, who, stop=interrupts.received)
             for (last, _), outcome in zip(numbered, outcomes):
                 rejected += outcome.status == "rejected"
                 print(json.dumps({"line": last, "command_id": outcome.command_id,

@@ -46,6 +46,7 @@ from typing import Any
 from commands.bus import (
     BATCH_SIZE,
     CACHE_LIMIT,
+    PARALLEL_AFTER,
     ApplyStats,
     Outcome,
     WorkingSet,
@@ -61,9 +62,6 @@ from ledger.application import SupportLedger
 from ledger.bulk import bulk_collection
 from ledger.store.urls import parse_url
 
-# Below this many commands a file is applied in this process: starting a worker (a fresh
-# interpreter importing the ledger) takes about half a second.
-PARALLEL_AFTER = 10_000
 ROUTING_WINDOW = 1_000  # lines decoded (and their unknown tickets looked up) at a time
 IN_FLIGHT = 2  # batches handed to a worker and not yet answered: one running, one waiting
 BARRIER = -1

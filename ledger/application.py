@@ -24,7 +24,6 @@ from ledger.events import LedgerEvent
 from ledger.store.access import settings_for
 from ledger.store.chain import Head, ReadHere, Verdict, verify
 from ledger.store.index import IndexQuery, IndexRow, MarkRow, RecordTimeIndex
-from ledger.store.payloads import ReadElsewhere
 from ledger.store.upgrade import adopt_per_event_index
 from ledger.store.urls import DEFAULT_DB_URL
 from ledger.timeutil import in_moscow
@@ -267,7 +266,12 @@ class SupportLedger(AggregateAccess, Application[str]):
             head = index.head()
             if helper is None:
                 helper = head.events >= VERIFY_HELPER_AFTER
-            payloads = ReadElsewhere(self.mapper.read) if helper else ReadHere(self.mapper.read)
+            if helper:
+                from ledger.store.payloads import ReadElsewhere  # a helper process: only verify needs it
+
+                payloads = ReadElsewhere(self.mapper.read)
+            else:
+                payloads = ReadHere(self.mapper.read)
             try:
                 return verify(head, index.links(), index.commit_rows(), index.log_pages(), payloads,
                               index.mark_rows, expect)

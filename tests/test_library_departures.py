@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import re
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Any
 
+import pydantic_core
 import pytest
+from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 from eventsourcing.application import Application
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
 from eventsourcing.persistence import (
@@ -32,9 +36,11 @@ from eventsourcing.sqlite import (
 )
 from eventsourcing.utils import Environment
 
+from commands.models import COMMAND_MODELS, AnyCommand, CommandAdapter
 from ledger.application import SupportLedger
+from ledger.events import TimeLogged
 from ledger.store.index import RecordTimeIndex
-from ledger.store.mapper import LedgerMapper, LedgerTranscoder
+from ledger.store.mapper import LedgerMapper, LedgerTranscoder, constructed
 from ledger.store.settings import environment_for
 from ledger.store.sqlite import (
     CheckpointingSQLiteRecorder,
@@ -43,6 +49,7 @@ from ledger.store.sqlite import (
     LedgerSQLiteRecorder,
     StatementCachingSQLiteConnectionPool,
 )
+from ledger.timeutil import MOSCOW
 
 PAGE = "ledger/store/README.md"
 SQLITE_URL = "sqlite:///ledger.db"
@@ -385,3 +392,74 @@ def test_the_register_view_implements_every_abstract_tracking_method():
     assert_overrides(RegisterView, TrackingRecorder, "max_tracking_id", [("self", P), ("application_name", P)], name)
     assert not IssuedInvoiceRegister.__abstractmethods__, departure(name, "Projection has new abstract methods")
     assert "view" in [n for n, _ in parameters(Projection.__init__)], departure(name, "Projection(view) changed")
+
+
+# --- pydantic (entries 17 and 18) ---------------------------------------------------------------
+
+
+def test_model_construct_builds_no_model_and_gives_what_validation_gives():
+    plain = departure("events read without their models", "model_construct on a deferred model")
+
+    class Deferred(BaseModel, defer_build=True, frozen=True, extra="forbid"):
+        at: AwareDatetime
+        amount: Decimal
+
+    made = Deferred.model_construct(at=datetime(2025, 3, 14, 10, tzinfo=timezone.utc), amount=Decimal("1.50"))
+    assert not Deferred.__pydantic_complete__, plain + " now builds the model"
+    assert made == Deferred.model_validate({"at": "2025-03-14T10:00:00Z", "amount": "1.50"}), plain
+    assert made.model_fields_set == {"at", "amount"}, plain
+
+
+def test_pydantic_writes_and_reads_the_value_forms_the_mapper_reads():
+    plain = departure("events read without their models", "the JSON forms pydantic's serializer writes and reads")
+
+    class Forms(BaseModel):
+        at: AwareDatetime
+        naive: datetime
+        day: date
+        amount: Decimal
+
+    written = json.loads(Forms(at=datetime(2025, 3, 14, 10, 0, 0, 5, tzinfo=MOSCOW), naive=datetime(2025, 3, 14, 10),
+                               day=date(2025, 3, 1), amount=Decimal("1500.00")).model_dump_json())
+    assert written == {"at": "2025-03-14T10:00:00.000005+03:00", "naive": "2025-03-14T10:00:00",
+                       "day": "2025-03-01", "amount": "1500.00"}, plain
+    utc = Forms(at=datetime(2025, 3, 14, 10, tzinfo=timezone.utc), naive=datetime(2025, 3, 14),
+                day=date(2025, 3, 1), amount=Decimal(0))
+    assert json.loads(utc.model_dump_json())["at"] == "2025-03-14T10:00:00Z", plain
+    read = Forms.model_validate(written).at.tzinfo
+    assert type(read) is pydantic_core.TzInfo and read == pydantic_core.TzInfo(10800), plain + " reads offsets otherwise"
+
+
+def test_the_model_metadata_the_mapper_reads_is_still_there():
+    plain = departure("events read without their models",
+                      "__pydantic_fields__, __pydantic_decorators__, __pydantic_post_init__")
+    decorators = TimeLogged.__pydantic_decorators__
+    assert all(hasattr(decorators, kind)
+               for kind in ("model_validators", "validators", "root_validators", "field_validators")), plain
+    (aware,) = decorators.field_validators.values()
+    assert (aware.info.mode, aware.info.fields) == ("after", ("timestamp",)), plain
+    assert aware.func(datetime(2025, 3, 14, 10)).tzinfo is MOSCOW, plain + " (the validator is no longer bound)"
+    assert TimeLogged.__pydantic_post_init__ is None, plain
+    field = TimeLogged.__pydantic_fields__["started_at"]
+    assert (field.annotation, field.metadata, field.alias, field.validation_alias) == (AwareDatetime, [], None, None), plain
+    state = json.loads(TimeLogged(
+        originator_id="ticket/T-1", originator_version=2, timestamp=datetime(2025, 3, 14, 10, tzinfo=MOSCOW),
+        entry_id="T-1/1", engineer="ivanov", started_at=datetime(2025, 3, 14, 10, tzinfo=MOSCOW),
+        minutes=45, activity="repair", actor="tester", command_id=None).model_dump_json())
+    assert constructed(TimeLogged, dict(state)) == TimeLogged.model_validate(state), plain
+
+
+def test_a_discriminated_union_validates_with_the_tagged_model():
+    own = departure("commands validated by their own model", "the union validates with the model its tag names")
+    union = TypeAdapter(AnyCommand)
+    command = {"command": "LogTime", "ticket_id": "T-1", "entry_id": "T-1/1", "engineer": "ivanov",
+               "started_at": "2025-03-03T12:00", "minutes": 45, "activity": "repair"}
+    (log_time,) = (model for model in COMMAND_MODELS if model.__name__ == "LogTime")
+    assert union.validate_python(command) == log_time.model_validate(command), own
+    assert union.validate_json(json.dumps(command)) == log_time.model_validate_json(json.dumps(command)), own
+    assert issubclass(ValidationError, ValueError), own + " (a refusal is no longer a ValueError)"
+    with pytest.raises(ValidationError) as refused:
+        union.validate_python({**command, "minutes": 0})
+    assert refused.value.errors()[0]["loc"] == ("LogTime", "minutes"), own + " (errors are no longer under the tag)"
+    adapter = CommandAdapter(COMMAND_MODELS)
+    assert adapter.validate_python(command) == union.validate_python(command) and "union" not in vars(adapter), own
