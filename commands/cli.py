@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from commands.failures import INTERRUPTED, UserError, first_line, report_failures
+from commands.failures import INTERRUPTED, UserError, first_line, report_failures, writable_output
 from ledger.errors import InvalidCommandError, LedgerError
 from ledger.store.append_only import DEFAULT_AUDITOR, DEFAULT_WRITER
 from ledger.store.urls import DEFAULT_DB_URL
@@ -28,6 +28,8 @@ from ledger.text import printable
 from ledger.timeutil import parse_date, parse_instant, parse_period, utc_now
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ledger.application import SupportLedger
 
 # Each subcommand imports what it needs when it runs (issue 17: `--help` and a query start
@@ -92,12 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     invoice_parser.add_argument("client_id", type=_identifier("CLIENT_ID"))
     invoice_parser.add_argument("--period", required=True, help="YYYY-MM")
     _add_query_options(invoice_parser)
+    _add_document_options(invoice_parser)
     invoice_parser.set_defaults(run=run_invoice)
 
     explain_parser = sub.add_parser("explain", parents=[common], help="every invoice line with its events and rules")
     explain_parser.add_argument("client_id", type=_identifier("CLIENT_ID"))
     explain_parser.add_argument("--period", required=True, help="YYYY-MM")
     _add_query_options(explain_parser)
+    _add_document_options(explain_parser)
     explain_parser.set_defaults(run=run_explain)
 
     diff_parser = sub.add_parser("diff", parents=[common], help="how an invoice changed between two knowledge times")
@@ -113,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--period", default=None, help="YYYY-MM (default: every period)")
     register.add_argument("--client", dest="client_id", default=None, type=_identifier("--client"), help="one client's invoices only")
     _add_query_options(register)
+    register.add_argument("--format", choices=EXPORT_FORMATS, default=None,
+                          help="write a file for finance instead: xlsx (a sheet of invoices, a sheet of lines), "
+                               "csv (RFC 4180, UTF-8, '.' decimals) or csv-excel-ru (UTF-8 with BOM, ';' "
+                               "separators, ',' decimals: opens as is in a Russian-locale Excel)")
+    register.add_argument("--out", default=None, metavar="FILE", help="where to write the --format file (required)")
     register.set_defaults(run=run_register)
 
     sla = sub.add_parser("sla", parents=[common], help="a ticket's SLA clocks in support minutes")
@@ -330,21 +339,78 @@ def run_hours(args: argparse.Namespace) -> int:
 
 
 def run_invoice(args: argparse.Namespace) -> int:
+    period = _period_argument(args.period)
+    out = _document_output(args)
+    if args.format is not None:
+        from projections.documents import render_invoice
+
+        with open_ledger(args, read_only=True) as ledger:
+            content = render_invoice(ledger, args.client_id, period, known_at(args), fmt=args.format, lang=args.lang)
+        return _write(content, out)
     from projections.invoice import invoice
 
-    period = _period_argument(args.period)
     with open_ledger(args, read_only=True) as ledger:
         document = invoice(ledger, args.client_id, period, known_at(args))
     return _print(args, document, "invoice")
 
 
 def run_explain(args: argparse.Namespace) -> int:
+    period = _period_argument(args.period)
+    out = _document_output(args)
+    if args.format is not None:
+        from projections.documents import render_explanation
+
+        with open_ledger(args, read_only=True) as ledger:
+            content = render_explanation(ledger, args.client_id, period, known_at(args), fmt=args.format,
+                                         lang=args.lang)
+        return _write(content, out)
     from projections.explain import explain
 
-    period = _period_argument(args.period)
     with open_ledger(args, read_only=True) as ledger:
         document = explain(ledger, args.client_id, period, known_at(args))
     return _print(args, document, "explanation")
+
+
+DOCUMENT_FORMATS = ("html", "pdf")
+LANGUAGES = ("en", "ru")
+EXPORT_FORMATS = ("xlsx", "csv", "csv-excel-ru")
+
+
+def _add_document_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=DOCUMENT_FORMATS, default=None,
+                        help="a document for the client instead of the table: html, or pdf (needs --out)")
+    parser.add_argument("--lang", choices=LANGUAGES, default=None, help="the document's language (default en)")
+    parser.add_argument("--out", default=None, metavar="FILE", help="where to write the document (default for "
+                                                                     "html: standard output)")
+
+
+def _document_output(args: argparse.Namespace) -> Path | None:
+    """Where `--format`'s document goes, checked before anything is read: a file (`--out`),
+    or standard output (None) for html. `--lang` and `--out` only go with `--format`."""
+    if args.format is None:
+        for option, value in (("--lang", args.lang), ("--out", args.out)):
+            if value is not None:
+                raise InvalidCommandError("goes with --format html or --format pdf", field=option)
+        return None
+    if args.json:
+        raise InvalidCommandError("--json and --format are two outputs: give one", field="--format")
+    args.lang = args.lang or "en"
+    if args.out is None:
+        if args.format == "pdf":
+            raise InvalidCommandError("a PDF is written to a file: give --out FILE", field="--out")
+        return None
+    return writable_output("--out", args.out)
+
+
+def _write(content: bytes, out: Path | None) -> int:
+    """A rendered document or export, to its file or (html) to standard output."""
+    if out is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(content)
+        sys.stdout.buffer.flush()
+    else:
+        out.write_bytes(content)
+    return 0
 
 
 def run_diff(args: argparse.Namespace) -> int:
@@ -357,9 +423,21 @@ def run_diff(args: argparse.Namespace) -> int:
 
 
 def run_register(args: argparse.Namespace) -> int:
+    period = None if args.period is None else _period_argument(args.period)
+    if args.format is not None or args.out is not None:
+        from projections.exports import register_export
+
+        if args.format is None or args.out is None:
+            missing = "--out FILE" if args.out is None else "--format " + "|".join(EXPORT_FORMATS)
+            raise InvalidCommandError(f"an export needs {missing}", field="--out" if args.out is None else "--format")
+        if args.json:
+            raise InvalidCommandError("--json and --format are two outputs: give one", field="--format")
+        out = writable_output("--out", args.out)
+        with open_ledger(args, read_only=True) as ledger:
+            content = register_export(ledger, known_at(args), period=period, client_id=args.client_id, fmt=args.format)
+        return _write(content, out)
     from projections.register import register_document
 
-    period = None if args.period is None else _period_argument(args.period)
     with open_ledger(args, read_only=True) as ledger:
         document = register_document(ledger, known_at(args), period=period, client_id=args.client_id)
     return _print(args, document, "register")
