@@ -11,10 +11,12 @@ on stderr naming the option or the cause, and an exit status — never a traceba
 | Ctrl-C (`KeyboardInterrupt`) | `interrupted (SIGINT)` | 130 |
 | SIGTERM (raised as `Terminated`, a `KeyboardInterrupt`) | `interrupted (SIGTERM)` | 143 |
 | a closed standard output (`... | head`) | nothing | 0 |
+| anything else: a bug in the ledger | `error: internal error (<type>: <first line>) … traceback in <file>` | 70 |
 
 Notes added to the exception (`error.add_note(...)`) follow on the same line, so a run that
-stopped halfway can say what it had already done. Anything else is a bug in the ledger and
-keeps its traceback.
+stopped halfway can say what it had already done. A bug's traceback goes to a file in the
+temporary folder, named on that line, for whoever reports it; `SUPPORT_LEDGER_TRACEBACK=1`
+prints it on stderr instead.
 
 Outputs are checked before a run changes anything: `writable_output` answers whether a path
 can be written, and `option_value` parses an option's text, both failing with a `UserError`
@@ -38,6 +40,7 @@ from ledger.errors import DamagedRecordError, LedgerError
 T = TypeVar("T")
 
 FAILED = 1
+INTERNAL = 70  # EX_SOFTWARE (sysexits.h): a bug, not the caller's mistake
 INTERRUPTED = 128  # + the signal's number: 130 for Ctrl-C (SIGINT), 143 for SIGTERM
 
 
@@ -69,7 +72,29 @@ def report_failures(work: Callable[[], int]) -> int:
             if isinstance(error, OSError):
                 where = f"{error.filename}: " if error.filename else ""
                 return _report(error, f"{where}{error.strerror or first_line(error)}", FAILED)
-            raise
+            return _internal_error(error)
+
+
+def _internal_error(error: Exception) -> int:
+    """A bug: one line on stderr, the traceback kept in a file for the report."""
+    import tempfile
+    import traceback
+
+    details = "".join(traceback.format_exception(error))
+    if os.environ.get("SUPPORT_LEDGER_TRACEBACK"):
+        print(details, end="", file=sys.stderr)
+        where = "printed above"
+    else:
+        try:
+            with tempfile.NamedTemporaryFile("w", prefix="support-ledger-traceback-", suffix=".txt",
+                                             delete=False, encoding="utf-8") as handle:
+                handle.write(details)
+            where = f"in {handle.name}"
+        except OSError:
+            where = "not kept (the temporary folder cannot be written)"
+    summary = f"{type(error).__name__}: {first_line(error)}" if str(error) else type(error).__name__
+    return _report(error, f"internal error ({summary}): a bug in support-ledger; the traceback is {where}",
+                   INTERNAL)
 
 
 def option_value(option: str, parse: Callable[[str], T], text: str) -> T:
