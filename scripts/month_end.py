@@ -1,22 +1,26 @@
-"""Month-end run: issue every client's invoice for a period, and write a CSV for accounting.
+"""Month-end run: issue every client's invoice for a period, and write exports for accounting.
 
-    python scripts/month_end.py --period 2025-03 [--at 2025-04-01T09:00] [--csv lines.csv] [--db URL]
+    python scripts/month_end.py --period 2025-03 [--at 2025-04-01T09:00] [--csv lines.csv]
+        [--csv-dialect csv|csv-excel-ru] [--xlsx invoices.xlsx] [--db URL]
 
 Idempotent: a client whose invoice for the period is already issued is left as it is, so a
 re-run issues only what is missing. Each invoice goes through the same command path as
 `support-ledger apply` (an `IssueInvoice` command with command_id month-end:CLIENT:PERIOD).
-The CSV lists every line of every client's invoice for the period as issued.
+The CSV lists every line of every client's invoice for the period as issued, and a row for
+each issued invoice with no lines (zero totals included); `--csv-dialect csv-excel-ru` writes
+it for a Russian-locale Excel instead of for machines. `--xlsx` also writes the workbook of
+invoices and lines. Both are written from the same documents (`projections.exports` says
+what each holds).
 
 A mistake or a fault ends as in the CLI (`commands.failures`): one line on stderr naming the
 option or the cause, exit status 1 (130 for Ctrl-C, 143 for SIGTERM), never a traceback. The
-options and the CSV's path are checked before any invoice is issued; a run stopped halfway
+options and the output paths are checked before any invoice is issued; a run stopped halfway
 says how many it had issued, and a re-run issues the rest.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 from collections import Counter
@@ -31,11 +35,9 @@ from commands.failures import UserError, option_value, report_failures, writable
 from commands.models import IssueInvoice
 from ledger.application import DEFAULT_DB_URL, SupportLedger
 from ledger.timeutil import in_moscow, parse_instant, period_bounds, start_of_day, utc_now
+from projections.exports import CSV_DIALECTS, invoices_csv, invoices_xlsx
 from projections.month_end import decisions_needed, invoices_for_period
 
-CSV_COLUMNS = ("client_id", "period", "status", "issued_at", "key", "kind", "description", "quantity",
-               "unit_price", "amount", "ticket_id", "date", "minutes_worked", "minutes_billed",
-               "adjusts_period", "rules", "events")
 console = Console(stderr=True)
 
 
@@ -84,26 +86,23 @@ def decisions_report(summaries: list[dict]) -> list[str]:
     return out
 
 
-def write_csv(path: Path, documents: list[dict]) -> int:
-    rows = 0
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for document in documents:
-            for line in document["lines"]:
-                writer.writerow({**line, "client_id": document["client_id"], "period": document["period"],
-                                 "status": document["status"], "issued_at": document.get("issued_at"),
-                                 "rules": " ".join(line["rules"]), "events": " ".join(line["events"])})
-                rows += 1
-    return rows
-
-
-def write_csv_after_issuing(path: Path, documents: list[dict]) -> int:
+def write_after_issuing(option: str, path: Path, content: bytes) -> None:
     try:
-        return write_csv(path, documents)
+        path.write_bytes(content)
     except OSError as error:  # the path was writable when checked; it no longer is, or the disk is full
-        raise UserError(f"--csv: cannot write {path}: {error.strerror or error}; the invoices are issued: "
-                        "a re-run writes the CSV and issues nothing new") from None
+        raise UserError(f"{option}: cannot write {path}: {error.strerror or error}; the invoices are issued: "
+                        "a re-run writes the exports and issues nothing new") from None
+
+
+def output_paths(args: argparse.Namespace) -> tuple[Path, Path | None]:
+    """The CSV's path and the XLSX's (if asked for), both checked writable before anything is issued."""
+    csv_path = writable_output("--csv", f"invoices-{args.period}.csv" if args.csv is None else args.csv)
+    if args.xlsx is None:
+        return csv_path, None
+    xlsx_path = writable_output("--xlsx", args.xlsx)
+    if xlsx_path.resolve() == csv_path.resolve():
+        raise UserError(f"--xlsx: {args.xlsx} is the CSV's file too (--csv); give another")
+    return csv_path, xlsx_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--period", required=True, help="YYYY-MM")
     parser.add_argument("--at", help="issue time (default: now)")
     parser.add_argument("--csv", help="where to write the lines (default: invoices-PERIOD.csv)")
+    parser.add_argument("--csv-dialect", choices=tuple(CSV_DIALECTS), default="csv",
+                        help="csv: RFC 4180 for machines (the default); csv-excel-ru: UTF-8 with BOM, ';' and "
+                             "',' decimals, for a Russian-locale Excel")
+    parser.add_argument("--xlsx", help="where to write the workbook of invoices and lines (default: none)")
     parser.add_argument("--db", default=os.environ.get("SUPPORT_LEDGER_DB") or DEFAULT_DB_URL)
     parser.add_argument("--actor", default=os.environ.get("SUPPORT_LEDGER_ACTOR") or "month-end")
     return parser
@@ -119,14 +122,20 @@ def build_parser() -> argparse.ArgumentParser:
 def month_end(args: argparse.Namespace) -> int:
     option_value("--period", period_bounds, args.period)
     at = option_value("--at", parse_instant, args.at) if args.at is not None else in_moscow(utc_now())
-    path = writable_output("--csv", f"invoices-{args.period}.csv" if args.csv is None else args.csv)
+    csv_path, xlsx_path = output_paths(args)
     with SupportLedger(args.db) as ledger:
         outcomes, documents = run(ledger, args.period, at, args.actor)
     issued = [d for d in documents if d["status"] == "issued"]
-    rows = write_csv_after_issuing(path, issued)
+    write_after_issuing("--csv", csv_path, invoices_csv(issued, args.csv_dialect))
+    written = [csv_path]
+    if xlsx_path is not None:
+        write_after_issuing("--xlsx", xlsx_path, invoices_xlsx(issued))
+        written.append(xlsx_path)
     total = sum((Decimal(d["total"]) for d in issued), Decimal("0.00"))
+    lines = sum(len(d["lines"]) for d in issued)
     summary = ", ".join(f"{n} {what}" for what, n in sorted(outcomes.items()))
-    print(f"{args.period}: {len(issued)} invoices ({summary}); total {total:.2f}; {rows} lines in {path}")
+    print(f"{args.period}: {len(issued)} invoices ({summary}); total {total:.2f}; {lines} lines in "
+          f"{' and '.join(map(str, written))}")
     for line in decisions_report(decisions_needed(documents)):
         print(line)
     return 1 if outcomes.get("rejected") else 0

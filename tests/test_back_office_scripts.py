@@ -1,7 +1,8 @@
 """The back-office scripts, run through their `main` as an operator would run them:
 
 - `scripts/month_end.py` issues every client's invoice for a period (I-9), is idempotent on a
-  re-run, and writes a CSV whose rows are exactly the lines of the issued invoices;
+  re-run, and writes a CSV whose rows are exactly the lines of the issued invoices (and a row
+  for each issued invoice with none);
 - `scripts/dispute_report.py` writes a Markdown report of one client and period: as issued, as
   known now, the differences with the events that caused them, every line explained, and the
   event timeline;
@@ -119,10 +120,12 @@ def test_month_end_issues_every_clients_invoice_and_writes_every_line_i_9(client
     issued = [r.event for r in clients.recorded_events() if r.type == "InvoiceIssued"]
     assert sorted(e.client_id for e in issued) == ["acme", "globex", "idle"]  # "late" was not a client yet
     assert {e.actor for e in issued} == {"accountant"}
-    # The CSV rows are exactly the lines of the issued invoices, in the same order.
+    # The CSV rows are exactly the lines of the issued invoices, and one row (no key, no kind,
+    # amount 0.00) for each issued invoice with no lines: idle's zero total has its row too.
     expected = [(d["client_id"], line["key"], line["kind"], line["amount"])
                 for d in documents.values() for line in d["lines"]]
-    assert sorted((r["client_id"], r["key"], r["kind"], r["amount"]) for r in rows) == sorted(expected)
+    assert sorted((r["client_id"], r["key"], r["kind"], r["amount"]) for r in rows) == sorted(
+        expected + [("idle", "", "", "0.00")])
     assert {r["status"] for r in rows} == {"issued"} and {r["period"] for r in rows} == {"2025-03"}
     # 6000.00 + 15000.00 + 0.00 = 21000.00
     assert sum(Decimal(r["amount"]) for r in rows) == Decimal("21000.00")
