@@ -52,7 +52,7 @@ from commands.bus import (
     parse_line,
 )
 from commands.cli import actor as cli_actor
-from commands.cli import open_ledger
+from commands.cli import DOCUMENT_FORMATS, EXPORT_FORMATS, LANGUAGES, open_ledger
 from commands.models import Command
 from ledger.application import ReadOnlyLedgerError, SupportLedger
 from ledger.bulk import bulk_collection
@@ -220,7 +220,8 @@ class Ledger:
         """The invoice as a document for the client: `fmt` html or pdf, `lang` en or ru."""
         from projections.documents import render_invoice
 
-        return render_invoice(self.store, _client(client_id), _period(period), _known(known_at), fmt=fmt, lang=lang)
+        return render_invoice(self.store, _client(client_id), _period(period), _known(known_at),
+                              fmt=_choice(fmt, DOCUMENT_FORMATS, "fmt"), lang=_choice(lang, LANGUAGES, "lang"))
 
     def explanation_document(self, client_id: str, period: str, *, fmt: str = "html", lang: str = "en",
                              known_at: Instant | None = None) -> bytes:
@@ -228,7 +229,7 @@ class Ledger:
         from projections.documents import render_explanation
 
         return render_explanation(self.store, _client(client_id), _period(period), _known(known_at),
-                                  fmt=fmt, lang=lang)
+                                  fmt=_choice(fmt, DOCUMENT_FORMATS, "fmt"), lang=_choice(lang, LANGUAGES, "lang"))
 
     def register_export(self, fmt: str = "xlsx", *, period: str | None = None, client_id: str | None = None,
                         known_at: Instant | None = None) -> bytes:
@@ -236,7 +237,8 @@ class Ledger:
         from projections.exports import register_export
 
         return register_export(self.store, _known(known_at), period=None if period is None else _period(period),
-                               client_id=None if client_id is None else _client(client_id), fmt=fmt)
+                               client_id=None if client_id is None else _client(client_id),
+                               fmt=_choice(fmt, EXPORT_FORMATS, "fmt"))  # type: ignore[arg-type]
 
 
 # --- arguments, checked as the CLI checks its own ------------------------------------------------
@@ -302,6 +304,12 @@ def _identifier(value: str, name: str) -> str:
         return printable(value)
     except ValueError as error:
         raise InvalidCommandError(str(error), field=name) from None
+
+
+def _choice(value: str, choices: tuple[str, ...], name: str) -> str:
+    if value not in choices:
+        raise InvalidCommandError(f"{value!r} is not one of {', '.join(choices)}", field=name)
+    return value
 
 
 def _client(value: str) -> str:

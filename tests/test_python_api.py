@@ -157,6 +157,27 @@ def test_queries_give_the_clis_documents(api, db_url, capsys):
     assert verdict["ok"] is True
 
 
+def test_documents_and_exports_are_the_clis_bytes(api, db_url, tmp_path, capsysbinary):
+    pytest.importorskip("projections.documents")
+    api.apply([*CATALOG, register(), open_ticket("T-1", "data_recovery"), log("T-1", "E-1", "2025-03-03T12:00", 70),
+               {"command": "IssueInvoice", "client_id": CLIENT, "period": "2025-03", "at": "2025-04-01T10:00"}])
+    known = utc_now() + timedelta(seconds=1)
+    known_text = known.astimezone(MOSCOW).isoformat()
+    query = ("--db", db_url, "--known-at", known_text)
+    for method, subcommand in ((api.invoice_document, "invoice"), (api.explanation_document, "explain")):
+        capsysbinary.readouterr()
+        assert main([subcommand, CLIENT, "--period", "2025-03", "--format", "html", "--lang", "ru", *query]) == 0
+        assert method(CLIENT, "2025-03", lang="ru", known_at=known) == capsysbinary.readouterr().out
+    out = tmp_path / "register.csv"
+    assert main(["register", "--format", "csv-excel-ru", "--out", str(out), *query]) == 0
+    assert api.register_export("csv-excel-ru", known_at=known) == out.read_bytes()
+    assert "6000" in api.register_export("csv", known_at=known).decode()  # 70 minutes billed as 120 (R-STP-3)
+    with pytest.raises(InvalidCommandError, match="^fmt: 'docx' is not one of html, pdf"):
+        api.invoice_document(CLIENT, "2025-03", fmt="docx")
+    with pytest.raises(InvalidCommandError, match="^lang: 'de'"):
+        api.explanation_document(CLIENT, "2025-03", lang="de")
+
+
 def test_misuse_raises_naming_the_argument(api, tmp_path):
     api.apply([*CATALOG, register()])
     with pytest.raises(InvalidCommandError, match=r"^period: period '2025-13' is not of the form YYYY-MM"):
