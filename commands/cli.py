@@ -238,12 +238,12 @@ def run_apply(args: argparse.Namespace) -> int:
     from commands.bus import PARALLEL_AFTER, apply_lines, is_blank, numbered_lines
 
     who = actor(args)
-    rejected = 0
+    counts = dict.fromkeys(("applied", "duplicate", "rejected"), 0)
     last = 0  # the number of the last line reported
     with _open_input(args.file) as stream, open_ledger(args) as ledger:
         numbered = [(number, text) for number, text in numbered_lines(stream) if not is_blank(text)]
         texts = (text for _, text in numbered)
-        with _Interrupts() as interrupts:
+        with _Interrupts() as interrupts, _progress(args.file, len(numbered)) as advance:
             if len(numbered) > PARALLEL_AFTER and args.workers != 1:  # long enough for workers to pay
                 from commands.parallel import apply_with_workers, default_workers
 
@@ -252,18 +252,53 @@ def run_apply(args: argparse.Namespace) -> int:
             else:
                 outcomes = apply_lines(ledger, texts, who, stop=interrupts.received)
             for (last, _), outcome in zip(numbered, outcomes):
-                rejected += outcome.status == "rejected"
+                counts[outcome.status] += 1
                 print(json.dumps({"line": last, "command_id": outcome.command_id,
                                   "status": outcome.status, "error": outcome.error},
                                  ensure_ascii=False))
+                advance()
+    sys.stdout.flush()  # the outcomes, then the summary after them
+    summary = (f"applied {counts['applied']}, duplicate {counts['duplicate']}, rejected {counts['rejected']} "
+               f"(of {len(numbered)} lines)")
     if interrupts.signal is not None:
-        sys.stdout.flush()
         rest = "" if last == (numbered[-1][0] if numbered else 0) else f"; the lines after {last} were not"
-        print(f"interrupted ({interrupts.signal.name}): each line reported above was applied or refused"
+        print(f"interrupted ({interrupts.signal.name}): {summary}; each line reported above was applied or refused"
               f"{rest} — apply the file again to finish it (a line with a command_id applied before is a duplicate)",
               file=sys.stderr)
         return INTERRUPTED + interrupts.signal
-    return 1 if rejected else 0
+    print(summary, file=sys.stderr)
+    return 1 if counts["rejected"] else 0
+
+
+PROGRESS_AFTER = 2_000  # commands in a file before `apply` shows its progress (fewer take about half a second)
+
+
+@contextmanager
+def _progress(name: str, total: int) -> Iterator[Callable[[], None]]:
+    """Lines done of `total` and lines a second, on stderr, while a long file is applied and a
+    person watches stderr (a terminal) with the outcomes going to a file or a pipe: on the
+    same terminal the outcomes scrolling past are the progress, and would tear a bar. Yields
+    the call that counts one line done; rich is imported only when a bar is shown."""
+    if total <= PROGRESS_AFTER or not sys.stderr.isatty() or sys.stdout.isatty():
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
+
+    class Rate(ProgressColumn):
+        """Lines a second since the start, and the time left at that rate. (rich's own speed
+        reads its last 1,000 samples: outcomes come a batch at a time, so they span one batch.)"""
+
+        def render(self, task: Any) -> str:
+            rate = task.completed / task.elapsed if task.elapsed and task.completed else 0.0
+            left = round((task.total - task.completed) / rate) if rate else None
+            return f"{rate:,.0f} lines/s" + ("" if left is None else f", {left // 60}:{left % 60:02} left")
+
+    columns = (TextColumn("applying {task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(), Rate())
+    with Progress(*columns, console=Console(stderr=True), transient=True,
+                  redirect_stdout=False, redirect_stderr=False) as progress:  # stdout is the outcomes only
+        task = progress.add_task("standard input" if name == "-" else os.path.basename(name), total=total)
+        yield lambda: progress.advance(task)
 
 
 class _Interrupts:
