@@ -1,14 +1,14 @@
 """The ledger's refusals: a short, named hierarchy.
 
 Every refusal names what refused the command: a field of the command, or a rule ID of
-REGULATION.md. The CLI prints `str(error)` on one line; nothing is recorded.
+docs/rules.md. The CLI prints `str(error)` on one line; nothing is recorded.
 """
 
 from __future__ import annotations
 
 
 class LedgerError(Exception):
-    """A command the ledger refuses. `rule` is a REGULATION.md ID, `field` a command field."""
+    """A command the ledger refuses. `rule` is a docs/rules.md ID, `field` a command field."""
 
     def __init__(self, message: str, *, rule: str | None = None, field: str | None = None):
         self.message = message

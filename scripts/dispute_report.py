@@ -60,7 +60,7 @@ def report(ledger: SupportLedger, client_id: str, period: str) -> str:
     current_lines = [line.document() for line in current.lines]
     issued = knowledge.invoices.get(period)
     out = [f"# Dispute report: {knowledge.client.name} ({client_id}), {period}", "",
-           f"Generated {now.isoformat()} (Moscow time). Rule IDs refer to REGULATION.md.", ""]
+           f"Generated {now.isoformat()} (Moscow time). Rule IDs refer to docs/rules.md, with the clause of the regulation each comes from.", ""]
 
     out += ["## The invoice as issued", ""]
     if issued is None:

@@ -2,7 +2,7 @@
 
 A happy path checks the events a command recorded (types, key payload fields), the actor and
 command_id stamped on every one of them, and the valid time (`valid_at`). A refusal checks the
-CONTRACT.md promise: status "rejected", an error naming the field or the REGULATION.md rule
+CONTRACT.md promise: status "rejected", an error naming the field or the docs/rules.md rule
 that refused it, and nothing recorded.
 """
 

@@ -1,4 +1,4 @@
-"""Golden invoices (CONTRACT.md `invoice`): every figure worked out by hand from REGULATION.md.
+"""Golden invoices (CONTRACT.md `invoice`): every figure worked out by hand from the regulation (docs/rules.md).
 
 Each scenario is built from CONTRACT.md commands through the real command bus (`applied`),
 read back with `projections.invoice.invoice` and checked line by line. Every expected amount

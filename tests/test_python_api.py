@@ -222,7 +222,7 @@ def test_open_takes_the_clis_defaults(tmp_path, monkeypatch):
 
 # --- the README's example -------------------------------------------------------------------
 
-API_PAGES = [ROOT / "README.md", *([ROOT / "docs" / "python-api.md"] if (ROOT / "docs" / "python-api.md").exists() else [])]
+API_PAGES = [ROOT / "README.md"]
 HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 FENCE = re.compile(r"^(```|~~~)")
 
@@ -264,8 +264,7 @@ def test_the_example_finder_reads_the_first_python_block_of_the_section():
 def test_the_python_api_example_runs_as_is_against_a_fresh_sqlite_store(page, tmp_path):
     example = python_api_example(page.read_text(encoding="utf-8"))
     assert example is not None, (
-        f"{page.relative_to(ROOT)} has no section whose heading contains 'Python API' with a ```python block "
-        "(the section to paste into README.md is docs/python-api.md)")
+        f"{page.relative_to(ROOT)} has no section whose heading contains 'Python API' with a ```python block ")
     script = tmp_path / "example.py"
     script.write_text(example, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
