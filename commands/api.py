@@ -40,12 +40,9 @@ from types import SimpleNamespace
 from typing import Any, Union, overload
 
 from commands.bus import (
-    BATCH_SIZE,
-    CACHE_LIMIT,
     Outcome,
-    WorkingSet,
-    apply_batch,
     apply_lines,
+    apply_parsed,
     is_blank,
     numbered_lines,
     parse_command,
@@ -55,7 +52,6 @@ from commands.cli import actor as cli_actor
 from commands.cli import DOCUMENT_FORMATS, EXPORT_FORMATS, LANGUAGES, open_ledger
 from commands.models import Command
 from ledger.application import ReadOnlyLedgerError, SupportLedger
-from ledger.bulk import bulk_collection
 from ledger.errors import InvalidCommandError, LedgerError
 from ledger.text import printable
 from ledger.timeutil import check_date, check_instant, in_moscow, parse_date, parse_instant, parse_period, utc_now
@@ -137,13 +133,7 @@ class Ledger:
 
     def _apply_parsed(self, items: list[Command | Outcome]) -> list[Outcome]:
         self._check_writable()
-        working = WorkingSet(self.store, new_command_ids=True)
-        outcomes: list[Outcome] = []
-        with bulk_collection():
-            for start in range(0, len(items), BATCH_SIZE):
-                outcomes += apply_batch(self.store, working, items[start:start + BATCH_SIZE], self.actor)
-                working.evict(CACHE_LIMIT)
-        return outcomes
+        return list(apply_parsed(self.store, items, self.actor))
 
     def _check_writable(self) -> None:
         if self.store.read_only:

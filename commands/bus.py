@@ -413,11 +413,18 @@ def lines_to_apply(lines: Iterable[str], stop: Callable[[], bool] | None = None)
 def apply_here(ledger: SupportLedger, lines: Iterable[str], actor: str, batch_size: int = BATCH_SIZE,
                stats: ApplyStats | None = None) -> Iterator[Outcome]:
     """`apply_lines` in this process, for lines that are not blank."""
+    yield from apply_parsed(ledger, map(parse_line, lines), actor, batch_size, stats)
+
+
+def apply_parsed(ledger: SupportLedger, items: Iterable[Command | Outcome], actor: str,
+                 batch_size: int = BATCH_SIZE, stats: ApplyStats | None = None) -> Iterator[Outcome]:
+    """Commands already parsed (or the outcome of a line that did not parse), in order, up to
+    `batch_size` per transaction; one outcome each."""
     working = WorkingSet(ledger, new_command_ids=True, stats=stats)
     batch: list[Command | Outcome] = []
     with bulk_collection():
-        for text in lines:
-            batch.append(parse_line(text))
+        for item in items:
+            batch.append(item)
             if len(batch) >= batch_size:
                 yield from apply_batch(ledger, working, batch, actor)
                 batch = []
