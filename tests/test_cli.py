@@ -84,7 +84,7 @@ def events_in(db_url: str, client_id: str | None = None):
 def test_apply_prints_one_json_line_per_command_and_exits_0(capsys, tmp_path, db_url):
     path = lines_file(tmp_path, REGISTER, LICENSE, HANDOVER)
     code, out, err = run(capsys, "apply", str(path), "--db", db_url)
-    assert (code, err) == (0, "")
+    assert (code, err) == (0, "applied 3, duplicate 0, rejected 0 (of 3 lines)\n")  # the summary only
     assert results(out) == [
         {"line": 1, "command_id": "r1", "status": "applied", "error": None},
         {"line": 2, "command_id": "r2", "status": "applied", "error": None},
@@ -108,7 +108,7 @@ def test_apply_again_reports_duplicates_and_exits_0(capsys, tmp_path, db_url):
 def test_a_rejection_exits_1_and_later_lines_still_run(capsys, tmp_path, db_url):
     path = lines_file(tmp_path, REGISTER, UNKNOWN_CLIENT, "{not json", LICENSE)
     code, out, err = run(capsys, "apply", str(path), "--db", db_url)
-    assert code == 1 and err == ""
+    assert code == 1 and err == "applied 2, duplicate 0, rejected 2 (of 4 lines)\n"
     got = results(out)
     assert [(r["line"], r["status"]) for r in got] == [
         (1, "applied"), (2, "rejected"), (3, "rejected"), (4, "applied")]
@@ -412,7 +412,7 @@ def test_the_executable_applies_stdin_without_traceback(tmp_path, db_url):
     done = run_executable("apply", "-", env={"SUPPORT_LEDGER_DB": db_url, "SUPPORT_LEDGER_ACTOR": "eve"},
                           stdin=text, cwd=tmp_path)
     assert done.returncode == 1
-    assert done.stderr == ""
+    assert done.stderr == "applied 2, duplicate 0, rejected 2 (of 4 lines)\n"
     assert [r["status"] for r in results(done.stdout)] == ["applied", "rejected", "rejected", "applied"]
     assert {r.event.actor for r in events_in(db_url)} == {"eve"}
 
