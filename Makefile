@@ -24,4 +24,4 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
 clean:
-	rm -rf $(VENV) support-ledger.db support-ledger.db-wal support-ledger.db-shm
+	rm -rf $(VENV) out support-ledger.db support-ledger.db-wal support-ledger.db-shm support-ledger.db-turn
