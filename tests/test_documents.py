@@ -218,6 +218,28 @@ def test_the_russian_invoice_says_each_line_in_the_regulations_terms(scenario):
     assert "15 000,00 ₽ в месяц" in february
 
 
+def test_an_adjustment_for_work_learned_after_the_issue_is_described_from_its_fields(ledger):
+    """Client beta, no priority coverage: January's 30 min on B1 → half an hour, 1 500.00
+    (R-STP-3); issued; then 60 min on B2 in January are logged → 1 hour, 3 000.00, a line
+    the issued invoice never had: +3 000.00 on the February draft (I-9)."""
+    applied(ledger, release(), price_list(), register("beta", "2025-01-10T09:00"),
+            open_ticket("B1", "environment", client_id="beta", at="2025-01-20T10:00", subject="Сбой сети"),
+            log("B1", "B1/1", "2025-01-20T11:00", 30),
+            issue("2025-01", "2025-02-01T10:00", client_id="beta"),
+            open_ticket("B2", "environment", client_id="beta", at="2025-01-21T10:00", subject="Не печатает"),
+            log("B2", "B2/1", "2025-01-21T11:00", 60))
+    january = html_text(render_invoice(ledger, "beta", "2025-01", LATER, fmt="html", lang="ru"))
+    assert "0,5 часа 3 000,00 ₽ за нормо-час 1 500,00 ₽" in january
+    assert invoice(ledger, "beta", "2025-02", LATER)["total"] == "3000.00"
+    february = html_text(render_explanation(ledger, "beta", "2025-02", LATER, fmt="html", lang="ru"))
+    assert ("Корректировка выставленного счёта за январь 2025 г.: Стандартная техподдержка (СТП), "
+            "обращение B2 «Не печатает», 21 января 2025 г.") in february
+    assert ("причитается сейчас 3 000,00 ₽ − выставлено 0,00 ₽ − скорректировано ранее 0,00 ₽ = "
+            "3 000,00 ₽ (I-9)") in february
+    explained = html_text(render_explanation(ledger, "beta", "2025-01", LATER, fmt="html", lang="ru"))
+    assert "В черновике счёта за февраль 2025 г." in explained and "обращение B2 «Не печатает»" in explained
+
+
 def test_the_english_invoice_keeps_the_ledgers_wording(scenario):
     march = invoice(scenario, "acme", "2025-03", LATER)
     text = rendered(scenario, render_invoice, "2025-03", "html", "en")

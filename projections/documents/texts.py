@@ -123,6 +123,8 @@ class Texts:
     def description(self, line: Line) -> str:
         _ = self.lang.gettext
         if line.kind == "adjustment":
+            if not line.adjusts_key:  # a key of a kind this module does not know: say the key
+                return line.description
             reference = self._reference(line)
             return _("Adjustment to the issued invoice for %(period)s: %(line)s",
                      period=self.lang.month(line.adjusts_period), line=self.description(reference))
@@ -168,7 +170,7 @@ class Texts:
         _, money = self.lang.gettext, self.lang.money
         if line.kind == "adjustment":
             reference = self._reference(line)
-            was = reference.amount if reference.key in self._issued_keys(line.adjusts_period) else Decimal("0.00")
+            was = reference.amount  # 0.00 for a line that was not on the issued invoice
             before = self._adjusted_before(line, holder)
             text = _("now %(now)s − issued %(was)s − adjusted before %(before)s = %(delta)s (I-9)",
                      now=money(was + before + line.amount), was=money(was), before=money(before),
@@ -298,14 +300,12 @@ class Texts:
                      and Decimal(self.events[e]["payload"][name]) == line.unit_price]
         if not published:
             return self.lang.gettext("the price list in force")
-        return self.lang.gettext("price list in force from %(date)s", date=self.lang.date(published[-1]["effective_from"]))
+        effective = self.lang.date(published[-1]["effective_from"])
+        return self.lang.gettext("price list in force from %(date)s", date=effective)
 
     def _issued_lines(self, period: str | None) -> dict[str, Line]:
         invoice = self.knowledge.invoices.get(period or "")
         return {} if invoice is None else {d["key"]: Line.from_document(d) for d in invoice.lines}
-
-    def _issued_keys(self, period: str | None) -> set[str]:
-        return set(self._issued_lines(period))
 
     def _reference(self, adjustment: Line) -> Line:
         """The line an adjustment corrects: as issued, else what its key says (a line that
@@ -349,9 +349,10 @@ def line_of_key(key: str, adjustment: Line) -> Line:
     kind = key.split(":")[0]
     zero = Decimal("0.00")
     values: dict[str, Any] = {}
-    if kind == "standard_time":
-        parts = key.split(":")
-        values = {"ticket_id": parts[1], "date": date.fromisoformat(parts[2]), "pending": key.endswith(":pending"),
+    if kind == "standard_time":  # standard_time:<ticket>:<day>[:pending|:needs_decision]
+        base = key.removesuffix(":pending").removesuffix(":needs_decision")
+        ticket_id, day = base.removeprefix("standard_time:").rsplit(":", 1)
+        values = {"ticket_id": ticket_id, "date": date.fromisoformat(day), "pending": key.endswith(":pending"),
                   "needs_decision": key.endswith(":needs_decision"), "minutes_worked": adjustment.minutes_worked,
                   "entry_ids": adjustment.entry_ids}
     return Line(key=key, kind=kind if kind in ("standard_time", "priority_fee", "priority_free") else "adjustment",
