@@ -20,7 +20,7 @@ from ledger.timeutil import in_moscow, period_bounds, start_of_day
 from projections.documents.i18n import Language
 from projections.documents.texts import N_
 
-LABELS, AXIS, AFTER, GAP = 150, 520, 120, 14  # widths: row labels, the period, the strip after it
+LABELS, AXIS, AFTER, GAP = 190, 500, 110, 14  # widths: row labels, the period, the strip after it
 ROW, TOP = 24, 34
 SOURCES = {"paid": (N_("priority support, paid"), "#4a78c2"),
            "first_month": (N_("priority support, free first month"), "#5aa469"),
