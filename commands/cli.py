@@ -444,7 +444,10 @@ def _write(content: bytes, out: Path | None) -> int:
         sys.stdout.buffer.write(content)
         sys.stdout.buffer.flush()
     else:
-        out.write_bytes(content)
+        try:
+            out.write_bytes(content)
+        except OSError as error:  # writable when checked; now full, or gone
+            raise UserError(f"--out: cannot write {out}: {error.strerror or error}") from None
     return 0
 
 

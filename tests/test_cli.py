@@ -456,3 +456,12 @@ def test_version_prints_the_installed_version(capsys):
         main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out == f"support-ledger {version('support-ledger')}\n"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_document_that_cannot_be_written_is_one_line_naming_out(capsys, tmp_path, db_url):
+    """The file was writable when checked; the write itself fails (a full disk)."""
+    run(capsys, "apply", str(lines_file(tmp_path, REGISTER)), "--db", db_url)
+    code, out, err = run(capsys, "invoice", REGISTER["client_id"], "--period", "2025-03", "--format", "html",
+                         "--out", "/dev/full", "--db", db_url)
+    assert (code, out) == (1, "") and err == "error: --out: cannot write /dev/full: No space left on device\n"
