@@ -335,3 +335,17 @@ def test_the_demos_boreal_march_documents_in_russian(ledger):
         assert words in text, words
     html = render_explanation(ledger, "boreal", "2025-03", now, fmt="html", lang="ru").decode("utf-8")
     assert "<svg" in html and "9\u00a0000,00\u00a0₽" in html  # Babel's no-break spaces, as CLDR writes them
+
+
+def test_the_computation_shows_the_amount_rounded_as_the_line_is(ledger):
+    """R-STP-2, I-7: 25 min of integration work → 30 min billed (R-STP-3) × 1500.01 per norm
+    hour = 750.005, rounded half up to 750.01 — the line's amount, and what its computation
+    says in both languages (not 750.00, as rounding half to even would give)."""
+    applied(ledger, release("9.0", "2024-06-01"), price_list("2025-01-01", norm_hour="1500.01"), register(),
+            open_ticket("T1", "question"), log("T1", "E1", "2025-03-03T12:00", 25, "integration"))
+    [line] = invoice(ledger, "acme", "2025-03", LATER)["lines"]
+    assert line["amount"] == "750.01"
+    for lang, amount in (("ru", "750,01 ₽"), ("en", "750.01")):
+        text = html_text(render_explanation(ledger, "acme", "2025-03", LATER, fmt="html", lang=lang))
+        assert f"= {amount}" in text, lang
+        assert "750,00" not in text and "750.00" not in text

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.billing.bill import ClientKnowledge, Line
+from ledger.rules.prices import standard_amount
 from projections.documents.i18n import Language
 
 
@@ -200,7 +201,7 @@ class Texts:
                  "(%(price_list)s, I-6) = %(amount)s", worked=worked,
                  billed=self._minutes(billed) if billed % 60 else self._hours(billed // 60),
                  price=money(line.unit_price), price_list=price_list,
-                 amount=money(line.unit_price * billed / 60))
+                 amount=money(standard_amount(billed, line.unit_price)))  # R-STP-2, kopecks half up (I-7)
         if line.pending:
             text += _("; not charged while the suspected bug is neither confirmed nor rejected (I-4)")
         return text
