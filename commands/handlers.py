@@ -14,7 +14,7 @@ from commands import models as m
 from ledger.aggregates import Client, Invoice, Subscription, Ticket
 from ledger.aggregates.base import LedgerAggregate
 from ledger.application import AggregateAccess
-from ledger.billing.bill import bill, money
+from ledger.billing.bill import bill
 from ledger.billing.load import client_for_period
 from ledger.errors import AlreadyExistsError, ConflictingStateError, RuleViolationError
 from ledger.timeutil import in_moscow, period_bounds, start_of_day, utc_now
@@ -209,8 +209,7 @@ def issue_invoice(cmd: m.IssueInvoice, ledger: AggregateAccess) -> Touched:
         raise RuleViolationError(f"the invoice of {cmd.client_id!r} for {cmd.period} cannot be issued: "
                                  + "; ".join(problem.description for problem in blocking),
                                  rule=blocking[0].rules[0])
-    document = {"lines": [line.document() for line in draft.lines], "total": money(draft.total)}
-    return [Invoice.issue(cmd.client_id, cmd.period, cmd.at, document, known_at)]
+    return [Invoice.issue(cmd.client_id, cmd.period, cmd.at, draft.document(), known_at)]
 
 
 def _require_period_over(period: str, at: datetime) -> None:

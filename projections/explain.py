@@ -21,9 +21,13 @@ from projections.invoice import invoice_of
 
 
 def explain(ledger: SupportLedger, client_id: str, period: str, known_at: datetime) -> dict[str, Any]:
-    knowledge = client_for_period(ledger, client_id, period, known_at)
+    return explain_of(client_for_period(ledger, client_id, period, known_at), period)
+
+
+def explain_of(knowledge: ClientKnowledge, period: str) -> dict[str, Any]:
+    """The invoice document with each line's explanation and its events in full."""
     document = invoice_of(knowledge, period)
-    events = _event_documents(knowledge)
+    events = event_documents(knowledge)
     return {
         **document,
         "lines": [
@@ -44,7 +48,7 @@ def diff(ledger: SupportLedger, client_id: str, period: str, before: datetime, a
         old = {"status": "draft", "lines": [], "total": "0.00"}
     new = invoice_of(knowledge, period)
     bearing = period_lines(knowledge, period).bearing  # also names what removed a line
-    events = _event_documents(knowledge)
+    events = event_documents(knowledge)
     between = {event_id: doc for event_id, doc in events.items() if _recorded_between(doc, before, after)}
     old_lines = {line["key"]: line for line in old["lines"]}
     new_lines = {line["key"]: line for line in new["lines"]}
@@ -77,7 +81,8 @@ def diff(ledger: SupportLedger, client_id: str, period: str, before: datetime, a
     }
 
 
-def _event_documents(knowledge: ClientKnowledge) -> dict[str, dict[str, Any]]:
+def event_documents(knowledge: ClientKnowledge) -> dict[str, dict[str, Any]]:
+    """Every event the knowledge holds, the client's and the catalog's, in record order, by id."""
     recorded = sorted([*knowledge.events, *knowledge.catalog_events], key=lambda e: e.notification_id)
     return {item.event_id: event_document(item) for item in recorded}
 

@@ -33,6 +33,4 @@ def invoice_of(knowledge: ClientKnowledge, period: str) -> dict[str, Any]:
                 "computed_as_known_at": in_moscow(issued.known_at).isoformat(),
                 "lines": issued.lines, "total": money(issued.total),
                 "problems": [problem.document() for problem in problems]}
-    draft = bill(knowledge, period)
-    return {**header, "status": "draft", "lines": [line.document() for line in draft.lines],
-            "total": money(draft.total), "problems": [problem.document() for problem in draft.problems]}
+    return {**header, "status": "draft", **bill(knowledge, period).document()}

@@ -213,6 +213,11 @@ class Bill:
     def blocking(self) -> list[Problem]:
         return [problem for problem in self.problems if problem.blocks_issue]
 
+    def document(self) -> dict[str, Any]:
+        """Lines, total and problems in the CONTRACT.md invoice document's JSON form."""
+        return {"lines": [line.document() for line in self.lines], "total": money(self.total),
+                "problems": [problem.document() for problem in self.problems]}
+
 
 def bill(knowledge: ClientKnowledge, period: str) -> Bill:
     """The draft bill of `period` as known at K: its own lines, then the adjustments of the
@@ -509,7 +514,8 @@ def _free_line(interval: CoverageInterval, period: str, first: date, following: 
 # --- issued periods and what is learned after (I-9) -------------------------------------------
 
 
-def _earliest_unissued_after(period: str, issued: set[str]) -> str:
+def earliest_unissued_after(period: str, issued: set[str]) -> str:
+    """I-9: the earliest period after `period` not yet issued: where its late changes land."""
     year, month = parse_period(period)
     while True:
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
@@ -522,7 +528,7 @@ def periods_landing_on(period: str, issued: Iterable[str]) -> list[str]:
     """I-9: the issued periods whose late changes land on `period` — those for which it is
     the earliest later period not yet issued."""
     issued = set(issued)
-    return [q for q in sorted(issued) if q < period and _earliest_unissued_after(q, issued) == period]
+    return [q for q in sorted(issued) if q < period and earliest_unissued_after(q, issued) == period]
 
 
 def end_of_period(period: str) -> datetime:

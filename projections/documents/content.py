@@ -13,14 +13,12 @@ from typing import Any
 from markupsafe import Markup
 
 from ledger.application import SupportLedger
-from ledger.billing.bill import ClientKnowledge, Line, bill, periods_landing_on
+from ledger.billing.bill import ClientKnowledge, Line, bill, earliest_unissued_after
 from ledger.billing.load import client_for_period
-from ledger.timeutil import period_bounds, period_of
 from projections.documents.i18n import Language
 from projections.documents.texts import LineText, Texts, event_words
 from projections.documents.timeline import Marker, period_timeline
-from projections.explain import explain
-from projections.history import event_document
+from projections.explain import event_documents, explain_of
 from projections.invoice import invoice_of
 
 ISSUE_COLOUR, LATE_COLOUR = "#b22222", "#7b3fa0"
@@ -54,10 +52,6 @@ class Document:
     timeline: Markup | None = None
 
 
-def event_documents(knowledge: ClientKnowledge) -> dict[str, dict[str, Any]]:
-    return {item.event_id: event_document(item) for item in [*knowledge.events, *knowledge.catalog_events]}
-
-
 def invoice_content(ledger: SupportLedger, client_id: str, period: str, known_at: datetime,
                     lang: Language) -> Document:
     knowledge = client_for_period(ledger, client_id, period, known_at)
@@ -69,8 +63,8 @@ def invoice_content(ledger: SupportLedger, client_id: str, period: str, known_at
 
 def explanation_content(ledger: SupportLedger, client_id: str, period: str, known_at: datetime,
                         lang: Language) -> Document:
-    explained = explain(ledger, client_id, period, known_at)
     knowledge = client_for_period(ledger, client_id, period, known_at)
+    explained = explain_of(knowledge, period)
     events = {e["event_id"]: e for line in explained["lines"] for e in line["events"]}
     texts = Texts(lang, knowledge, events)
     lines = []
@@ -119,21 +113,13 @@ def _later_adjustments(ledger: SupportLedger, knowledge: ClientKnowledge, period
         for document in invoice.lines:
             if document["kind"] == "adjustment" and document.get("adjusts_period") == period:
                 add(texts, Line.from_document(document), holder, "issued", lang.instant(invoice.issued_at))
-    draft = _draft_receiving(period, set(knowledge.invoices))
+    draft = earliest_unissued_after(period, set(knowledge.invoices))
     later = client_for_period(ledger, knowledge.client.client_id, draft, knowledge.known_at)
     texts = Texts(lang, later, event_documents(later))
     for line in bill(later, draft).lines:
         if line.kind == "adjustment" and line.adjusts_period == period:
             add(texts, line, draft, "draft", None)
     return adjustments, causes
-
-
-def _draft_receiving(period: str, issued: set[str]) -> str:
-    """The earliest later period not yet issued: where late changes to `period` land (I-9)."""
-    following = period_bounds(period)[1]
-    while period not in periods_landing_on(period_of(following), issued):
-        following = period_bounds(period_of(following))[1]
-    return period_of(following)
 
 
 def _markers(lang: Language, knowledge: ClientKnowledge, period: str, late: list[dict[str, Any]]) -> list[Marker]:
