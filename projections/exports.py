@@ -53,6 +53,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from ledger.aggregates import Invoice
+from ledger.billing.bill import money
 from ledger.timeutil import in_moscow
 from projections.register import register_document
 
@@ -178,7 +179,7 @@ def _csv_value(value: Any, kind: ColumnKind, spelling: CsvDialect) -> str:
     if value is None:
         return ""
     if kind == "money":
-        return f"{value:.2f}".replace(".", spelling.decimal_point)
+        return money(value).replace(".", spelling.decimal_point)
     if kind == "quantity":
         return f"{value:f}".replace(".", spelling.decimal_point)
     if kind == "count":

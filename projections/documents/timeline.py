@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from ledger.billing.bill import ClientKnowledge
 from ledger.rules.coverage import CoverageInterval
-from ledger.timeutil import in_moscow, period_bounds, start_of_day
+from ledger.timeutil import in_moscow, moscow_date, period_bounds, start_of_day
 from projections.documents.i18n import Language
 from projections.documents.texts import N_
 
@@ -134,5 +134,5 @@ def _markers(lang: Language, markers: list[Marker], start: datetime, end: dateti
         parts.append(f'<text x="{left:.1f}" y="{TOP - 14 - 9 * (n % 2)}" font-size="8" {FONT} text-anchor="middle" '
                      f'fill="{marker.colour}">{escape(marker.label)}</text>')
         parts.append(f'<text x="{left:.1f}" y="{bottom + 28}" font-size="8" {FONT} text-anchor="middle" '
-                     f'fill="{marker.colour}">{escape(lang.short_date(in_moscow(marker.at).date()))}</text>')
+                     f'fill="{marker.colour}">{escape(lang.short_date(moscow_date(marker.at)))}</text>')
     return parts
