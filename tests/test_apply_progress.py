@@ -19,7 +19,6 @@ import sys
 import termios
 from pathlib import Path
 
-import pytest
 
 import commands.bus
 from commands.cli import PROGRESS_AFTER, main

@@ -30,7 +30,7 @@ import openpyxl
 import pytest
 
 from commands.cli import main as cli
-from projections.exports import INVOICE_COLUMNS, LINE_COLUMNS, invoices_csv, invoices_export, invoices_xlsx
+from projections.exports import LINE_COLUMNS, invoices_csv, invoices_export, invoices_xlsx
 from projections.exports import register_export
 from projections.invoice import invoice
 from projections.month_end import invoices_for_period
