@@ -427,14 +427,18 @@ def _document_output(args: argparse.Namespace) -> Path | None:
             if value is not None:
                 raise InvalidCommandError("goes with --format html or --format pdf", field=option)
         return None
-    if args.json:
-        raise InvalidCommandError("--json and --format are two outputs: give one", field="--format")
+    _one_output(args)
     args.lang = args.lang or "en"
     if args.out is None:
         if args.format == "pdf":
             raise InvalidCommandError("a PDF is written to a file: give --out FILE", field="--out")
         return None
     return writable_output("--out", args.out)
+
+
+def _one_output(args: argparse.Namespace) -> None:
+    if args.json:
+        raise InvalidCommandError("--json and --format are two outputs: give one", field="--format")
 
 
 def _write(content: bytes, out: Path | None) -> int:
@@ -468,8 +472,7 @@ def run_register(args: argparse.Namespace) -> int:
         if args.format is None or args.out is None:
             missing = "--out FILE" if args.out is None else "--format " + "|".join(EXPORT_FORMATS)
             raise InvalidCommandError(f"an export needs {missing}", field="--out" if args.out is None else "--format")
-        if args.json:
-            raise InvalidCommandError("--json and --format are two outputs: give one", field="--format")
+        _one_output(args)
         out = writable_output("--out", args.out)
         with open_ledger(args, read_only=True) as ledger:
             content = register_export(ledger, known_at(args), period=period, client_id=args.client_id, fmt=args.format)
@@ -544,7 +547,7 @@ def run_roles(args: argparse.Namespace) -> int:
         sql = ledger.recorder.roles_sql(args.writer, args.auditor, [REGISTER_TABLE, TRACKING_TABLE])  # type: ignore[attr-defined]
         print(sql, end="")
         if args.apply:
-            with ledger.recorder.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+            with ledger.index.transaction(commit=True) as cursor:
                 cursor.execute(sql)
             print(f"-- applied: {args.writer} (SELECT, INSERT) and {args.auditor} (SELECT) exist", file=sys.stderr)
     return 0

@@ -373,8 +373,8 @@ class CommandAdapter:
     _NAMED = re.compile(r'"command"\s*:\s*"([A-Za-z]+)"')  # where a command file line names it
 
     def __init__(self, models: tuple[type[Command], ...]) -> None:
-        self._by_name = {model.model_fields["command"].annotation.__args__[0]: model  # type: ignore[union-attr]
-                         for model in models}
+        self.models_by_name = {model.model_fields["command"].annotation.__args__[0]: model  # type: ignore[union-attr]
+                               for model in models}
         self._own_model_commands = OWN_MODEL_COMMANDS
 
     @cached_property
@@ -409,7 +409,7 @@ class CommandAdapter:
         if self._own_model_commands <= 0 or not isinstance(name, str):
             return None
         self._own_model_commands -= 1
-        return self._by_name.get(name)
+        return self.models_by_name.get(name)
 
 
 COMMAND_ADAPTER = CommandAdapter(COMMAND_MODELS)
@@ -424,10 +424,7 @@ _TIMES: dict[type[Command], tuple[str, ...]] = {
     for model in COMMAND_MODELS
 }
 SCHEDULING: tuple[str, ...] = tuple(model.__name__ for model in COMMAND_MODELS if model.schedules)
-COMMAND_NAMES: tuple[str, ...] = tuple(
-    model.model_fields["command"].annotation.__args__[0]  # type: ignore[union-attr]
-    for model in COMMAND_MODELS
-)
+COMMAND_NAMES: tuple[str, ...] = tuple(COMMAND_ADAPTER.models_by_name)  # in COMMAND_MODELS' order
 
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # a writer's clock may run a little ahead of the store's

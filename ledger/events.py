@@ -11,7 +11,7 @@ Each event carries:
 - `client_id` — the client the fact concerns (None for catalog facts);
 - `actor` and `command_id` — who recorded it, under which command (CONTRACT.md `--actor`);
 - `timestamp` — when the aggregate produced it. The record time proper comes from the
-  store, which stamps it in the same transaction (`ledger.persistence`).
+  store, which stamps it in the same transaction (the recorders of `ledger.store.sqlite` and `ledger.store.postgres`).
 
 The models are built on first use (`defer_build`), not on import: a query builds none of
 them (`ledger.store.mapper` decodes what the ledger stored without them) and a command only
@@ -77,7 +77,7 @@ class LedgerEvent(BaseModel, CanMutateAggregate[str]):
 
     def index_marks(self) -> tuple[str, ...]:
         """What the record-time index notes about this event's aggregate, once per aggregate
-        and mark, with the first event that carries it (`ledger.persistence`): how queries
+        and mark, with the first event that carries it (`ledger.store.index`): how queries
         find a client's aggregates without reading their events."""
         return ()
 

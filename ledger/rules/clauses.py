@@ -6,18 +6,11 @@ cites rules by ID (R-STP-3, I-7 …, defined in docs/rules.md). `CLAUSES` maps e
 clause(s) it comes from, so a document can print "R-STP-3 (п. 2.1.2)". An interpretation
 (I-…) maps to the clause it interprets, or to None where the regulation is silent (I-9).
 Section 4 of the original, the service matrix, has no clause number: it is cited "разд. 4".
-
-`TIERS` gives the regulation's own names of the three tiers, in Russian and English.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-
-REGULATION_TITLE_RU = "Регламент технической поддержки клиентов"
-REGULATION_TITLE_EN = "Technical support regulation"
-REGULATION_IN_FORCE_FROM = "2019-08-01"
 
 CLAUSES: dict[str, str | None] = {
     # 1. Время работы и формат предоставления техподдержки
@@ -64,24 +57,6 @@ CLAUSES: dict[str, str | None] = {
 }
 
 
-@dataclass(frozen=True)
-class Tier:
-    """A support tier as the regulation names it."""
-
-    code: str        # the ledger's value: warranty, standard, priority
-    ru: str          # "Гарантийная техподдержка"
-    ru_short: str    # "ГТП"
-    en: str          # "Warranty support"
-    clause: str      # where the original defines it
-
-
-TIERS: dict[str, Tier] = {
-    "warranty": Tier("warranty", "Гарантийная техподдержка", "ГТП", "Warranty support", "п. 2.1.1"),
-    "standard": Tier("standard", "Стандартная техподдержка", "СТП", "Standard support", "п. 2.1.2"),
-    "priority": Tier("priority", "Приоритетная техподдержка", "ПТП", "Priority support", "п. 2.1.3"),
-}
-
-RULE_ID = re.compile(r"\b(?:R-[A-Z]+|I)-\d+\b")
 _CITATION = re.compile(r"\b((?:R-[A-Z]+|I)-)(\d+)((?:\.\.\d+|(?:/\d+)+)?)(?![\w-])")
 
 
