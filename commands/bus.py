@@ -35,7 +35,6 @@ from ledger.application import A, AggregateAccess, ConcurrentWriteError, Support
 from ledger.bulk import bulk_collection
 from ledger.context import recording
 from ledger.errors import DuplicateCommandIdError, InvalidCommandError, LedgerError
-from ledger.events import field_or_none
 from ledger.timeutil import utc_now
 
 CONFLICT_TIMEOUT = 60.0  # seconds a command that lost a race to another writer is tried again
@@ -474,7 +473,7 @@ def apply_batch(ledger: SupportLedger, working: WorkingSet, batch: list[Command 
             # frozen from the store as known at its last record time) first has the batch
             # save whatever it holds for this client (or the catalog). Other clients'
             # pending facts cannot change it; they are recorded after K.
-            if item.reads_the_record and working.pending_concerns(field_or_none(item, "client_id")):
+            if item.reads_the_record and working.pending_concerns(item.field_or_none("client_id")):
                 save()
             outcomes.append(_run(working, item, actor))
     save()
@@ -487,13 +486,13 @@ def command_streams(command: Command, *, receipts: bool = True) -> list[str]:
     streams = []
     if receipts and command.command_id is not None:
         streams.append(CommandReceipt.stream_for(command.command_id))
-    client_id = field_or_none(command, "client_id")
+    client_id = command.field_or_none("client_id")
     if client_id is not None:
         streams += [Client.stream_for(client_id), Subscription.stream_for(client_id)]
-    ticket_id = field_or_none(command, "ticket_id")
+    ticket_id = command.field_or_none("ticket_id")
     if ticket_id is not None:
         streams.append(Ticket.stream_for(ticket_id))
-    period = field_or_none(command, "period")
+    period = command.field_or_none("period")
     if client_id is not None and period is not None:  # the invoice it may issue
         streams.append(Invoice.stream_for(Invoice.key(client_id, period)))
     return streams

@@ -42,6 +42,10 @@ BROKEN_RECORD = 3  # exit status of `verify` when the record does not match its 
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; whatever goes wrong ends as `commands.failures` says: one line on
     stderr and an exit status, never a traceback."""
+    # No pydantic plugins in the CLI's process, unless asked for (README, "Start-up: figures"):
+    # looking them up (`importlib.metadata`) cost one command a twentieth of its start-up.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
     def run() -> int:
         args = build_parser().parse_args(argv)
         return args.run(args)

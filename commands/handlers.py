@@ -14,8 +14,6 @@ from commands import models as m
 from ledger.aggregates import Client, Invoice, Subscription, Ticket
 from ledger.aggregates.base import LedgerAggregate
 from ledger.application import AggregateAccess
-from ledger.billing.bill import bill
-from ledger.billing.load import client_for_period
 from ledger.errors import AlreadyExistsError, ConflictingStateError, RuleViolationError
 from ledger.timeutil import in_moscow, period_bounds, start_of_day, utc_now
 
@@ -201,7 +199,11 @@ def issue_invoice(cmd: m.IssueInvoice, ledger: AggregateAccess) -> Touched:
         )
     _require_period_over(cmd.period, cmd.at)
     # Frozen from what the store has recorded (the bus saves first what a batch holds for
-    # this client: `IssueInvoice.reads_the_record`).
+    # this client: `IssueInvoice.reads_the_record`). The bill is imported by the one command
+    # that computes one (start-up, issue 17).
+    from ledger.billing.bill import bill
+    from ledger.billing.load import client_for_period
+
     with ledger.store.reading():
         known_at = ledger.store.last_recorded_at() or in_moscow(utc_now())
         draft = bill(client_for_period(ledger.store, cmd.client_id, cmd.period, known_at), cmd.period)

@@ -9,13 +9,13 @@ import inspect
 import json
 import re
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-import pydantic_core
+import msgspec
 import pytest
-from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from eventsourcing.application import Application
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
 from eventsourcing.persistence import (
@@ -40,7 +40,7 @@ from commands.models import COMMAND_MODELS, AnyCommand, CommandAdapter
 from ledger.application import SupportLedger
 from ledger.events import TimeLogged
 from ledger.store.index import RecordTimeIndex
-from ledger.store.mapper import LedgerMapper, LedgerTranscoder, constructed
+from ledger.store.mapper import LedgerMapper, LedgerTranscoder
 from ledger.store.settings import environment_for
 from ledger.store.sqlite import (
     CheckpointingSQLiteRecorder,
@@ -394,59 +394,55 @@ def test_the_register_view_implements_every_abstract_tracking_method():
     assert "view" in [n for n, _ in parameters(Projection.__init__)], departure(name, "Projection(view) changed")
 
 
-# --- pydantic (entries 17 and 18) ---------------------------------------------------------------
+# --- msgspec and pydantic (entries 17 and 18) -----------------------------------------------------
 
 
-def test_model_construct_builds_no_model_and_gives_what_validation_gives():
-    plain = departure("events read without their models", "model_construct on a deferred model")
+def test_msgspec_writes_and_reads_the_forms_the_store_holds():
+    forms = departure("events are msgspec Structs", "the JSON forms pydantic wrote, written and read by msgspec")
 
-    class Deferred(BaseModel, defer_build=True, frozen=True, extra="forbid"):
-        at: AwareDatetime
-        amount: Decimal
-
-    made = Deferred.model_construct(at=datetime(2025, 3, 14, 10, tzinfo=timezone.utc), amount=Decimal("1.50"))
-    assert not Deferred.__pydantic_complete__, plain + " now builds the model"
-    assert made == Deferred.model_validate({"at": "2025-03-14T10:00:00Z", "amount": "1.50"}), plain
-    assert made.model_fields_set == {"at", "amount"}, plain
-
-
-def test_pydantic_writes_and_reads_the_value_forms_the_mapper_reads():
-    plain = departure("events read without their models", "the JSON forms pydantic's serializer writes and reads")
-
-    class Forms(BaseModel):
-        at: AwareDatetime
-        naive: datetime
+    class Forms(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+        at: Annotated[datetime, msgspec.Meta(tz=True)]
         day: date
         amount: Decimal
 
-    written = json.loads(Forms(at=datetime(2025, 3, 14, 10, 0, 0, 5, tzinfo=MOSCOW), naive=datetime(2025, 3, 14, 10),
-                               day=date(2025, 3, 1), amount=Decimal("1500.00")).model_dump_json())
-    assert written == {"at": "2025-03-14T10:00:00.000005+03:00", "naive": "2025-03-14T10:00:00",
-                       "day": "2025-03-01", "amount": "1500.00"}, plain
-    utc = Forms(at=datetime(2025, 3, 14, 10, tzinfo=timezone.utc), naive=datetime(2025, 3, 14),
-                day=date(2025, 3, 1), amount=Decimal(0))
-    assert json.loads(utc.model_dump_json())["at"] == "2025-03-14T10:00:00Z", plain
-    read = Forms.model_validate(written).at.tzinfo
-    assert type(read) is pydantic_core.TzInfo and read == pydantic_core.TzInfo(10800), plain + " reads offsets otherwise"
+    written = msgspec.to_builtins(Forms(at=datetime(2025, 3, 14, 10, 0, 0, 5, tzinfo=MOSCOW), day=date(2025, 3, 1),
+                                        amount=Decimal("1500.00")))
+    assert written == {"at": "2025-03-14T10:00:00.000005+03:00", "day": "2025-03-01", "amount": "1500.00"}, forms
+    utc = msgspec.to_builtins(Forms(at=datetime(2025, 3, 14, 10, tzinfo=timezone.utc), day=date(2025, 3, 1), amount=Decimal(0)))
+    assert utc["at"] == "2025-03-14T10:00:00Z", forms
+    read = msgspec.convert(written, Forms)
+    assert read.at == datetime(2025, 3, 14, 10, 0, 0, 5, tzinfo=MOSCOW) and read.at.utcoffset() == timedelta(hours=3), forms
+    assert str(read.amount) == "1500.00", forms + " (money loses its scale)"
+    for damaged, located in (({**written, "at": "2025-03-14T10:00:00"}, "- at `$.at`"),
+                             ({**written, "extra": 1}, "unknown field `extra`")):
+        with pytest.raises(msgspec.ValidationError, match=re.escape(located)):
+            msgspec.convert(damaged, Forms)
+    assert issubclass(msgspec.ValidationError, ValueError), forms + " (a refusal is no longer a ValueError)"
 
 
-def test_the_model_metadata_the_mapper_reads_is_still_there():
-    plain = departure("events read without their models",
-                      "__pydantic_fields__, __pydantic_decorators__, __pydantic_post_init__")
-    decorators = TimeLogged.__pydantic_decorators__
-    assert all(hasattr(decorators, kind)
-               for kind in ("model_validators", "validators", "root_validators", "field_validators")), plain
-    (aware,) = decorators.field_validators.values()
-    assert (aware.info.mode, aware.info.fields) == ("after", ("timestamp",)), plain
-    assert aware.func(datetime(2025, 3, 14, 10)).tzinfo is MOSCOW, plain + " (the validator is no longer bound)"
-    assert TimeLogged.__pydantic_post_init__ is None, plain
-    field = TimeLogged.__pydantic_fields__["started_at"]
-    assert (field.annotation, field.metadata, field.alias, field.validation_alias) == (AwareDatetime, [], None, None), plain
-    state = json.loads(TimeLogged(
-        originator_id="ticket/T-1", originator_version=2, timestamp=datetime(2025, 3, 14, 10, tzinfo=MOSCOW),
-        entry_id="T-1/1", engineer="ivanov", started_at=datetime(2025, 3, 14, 10, tzinfo=MOSCOW),
-        minutes=45, activity="repair", actor="tester", command_id=None).model_dump_json())
-    assert constructed(TimeLogged, dict(state)) == TimeLogged.model_validate(state), plain
+def test_msgspec_runs_post_init_on_convert_and_force_setattr_works_on_a_frozen_struct():
+    forms = departure("events are msgspec Structs", "__post_init__ on convert; force_setattr; a mixin base")
+    state = {"originator_id": "ticket/T-1", "originator_version": 2, "timestamp": "2025-03-14T07:00:00Z",
+             "client_id": "acme", "actor": "tester", "command_id": None, "entry_id": "T-1/1", "engineer": "ivanov",
+             "started_at": "2025-03-14T10:00:00+03:00", "minutes": 45, "activity": "repair", "purpose": None}
+    event = msgspec.convert(state, TimeLogged)
+    assert event.timestamp.tzinfo is MOSCOW, forms + " (__post_init__ did not run, or force_setattr did nothing)"
+    with pytest.raises(AttributeError):
+        event.minutes = 1  # type: ignore[misc]
+    assert isinstance(event, CanMutateAggregate) and TimeLogged.originator_id_type is str, forms
+
+
+def test_pydantic_honours_the_setting_that_disables_its_plugins(monkeypatch):
+    plugins = departure("events are msgspec Structs", "PYDANTIC_DISABLE_PLUGINS=__all__ skips the plugin scan")
+    from pydantic.plugin import _loader
+
+    def scanned(**_: Any) -> Any:
+        raise AssertionError(plugins + " (the installed packages were scanned)")
+
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    monkeypatch.setattr(_loader, "_plugins", None)
+    monkeypatch.setattr(_loader, "entry_points", scanned)
+    assert list(_loader.get_plugins()) == [], plugins
 
 
 def test_a_discriminated_union_validates_with_the_tagged_model():

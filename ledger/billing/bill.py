@@ -46,8 +46,6 @@ from ledger.events import (
     TicketOpened,
     TimeLogged,
     VersionReleased,
-    field_or_none,
-    has_field,
 )
 from ledger.rules.coverage import CoverageInterval, days_covered, fee_days, free_priority_month
 from ledger.rules.prices import PriceList, price_list_in_force, prorated_amount, standard_amount
@@ -266,14 +264,14 @@ class EventIndex:
         self.releases: dict[tuple[str, str], RecordedEvent] = {}
         for item in knowledge.events:
             self.by_stream[item.event.originator_id].append(item)
-            entry_id = field_or_none(item.event, "entry_id")
+            entry_id = getattr(item.event, "entry_id", None)
             if entry_id is not None:
                 self.by_entry[item.event.originator_id, entry_id].append(item)
             if isinstance(item.event, LICENSE_FACTS):
                 self.license_events.append(item)
                 continue
-            ref = next((field_or_none(item.event, name) for name in ("subscription_id", "pilot_id")
-                        if item.event.originator_id.startswith("priority/") and has_field(item.event, name)), None)
+            ref = next((getattr(item.event, name) for name in ("subscription_id", "pilot_id")
+                        if item.event.originator_id.startswith("priority/") and hasattr(item.event, name)), None)
             if ref is not None:
                 self.by_priority_ref[ref].append(item)
         self.coverage_events = [e for ref_events in self.by_priority_ref.values() for e in ref_events]
