@@ -418,6 +418,10 @@ def test_msgspec_writes_and_reads_the_forms_the_store_holds():
         with pytest.raises(msgspec.ValidationError, match=re.escape(located)):
             msgspec.convert(damaged, Forms)
     assert issubclass(msgspec.ValidationError, ValueError), forms + " (a refusal is no longer a ValueError)"
+    # verify decodes straight from the stored bytes with the envelope appended: the last of a
+    # repeated key counts, as in the dict the mapper builds (ledger.store.mapper._decoded)
+    repeated = b'{"at":"2025-03-14T10:00:00+03:00","day":"2025-03-01","amount":"1","day":"2025-03-02"}'
+    assert msgspec.json.Decoder(Forms).decode(repeated).day == date(2025, 3, 2), forms + " (a repeated key)"
 
 
 def test_msgspec_runs_post_init_on_convert_and_force_setattr_works_on_a_frozen_struct():

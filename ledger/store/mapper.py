@@ -68,6 +68,7 @@ class IndexedStoredEvent(StoredEvent):
 
 
 _JSON = msgspec.json.Encoder()
+_decoders: dict[type, msgspec.json.Decoder[Any]] = {}  # one per event class, made on first use
 
 
 class UnwritableEventError(ValueError):
@@ -135,11 +136,36 @@ class LedgerMapper(Mapper[str]):
         """What `verify` needs of a stored event (`ledger.store.chain.Read`): why it cannot
         be read as its event type (None: it can), its client, and the marks the record-time
         index must hold for it."""
-        try:
-            domain_event = self.to_domain_event(StoredEvent(event.stream, event.version, event.topic, event.state))
-        except DamagedRecordError as error:
-            return error.problem, None, ()
+        domain_event = self._decoded(event)
+        if domain_event is None:
+            try:
+                domain_event = self.to_domain_event(StoredEvent(event.stream, event.version, event.topic, event.state))
+            except DamagedRecordError as error:
+                return error.problem, None, ()
         return None, domain_event.client_id, marks_of(domain_event)
+
+    def _decoded(self, event: ChainedEvent) -> LedgerEvent | None:
+        """The event decoded by msgspec straight from its stored JSON, the envelope appended:
+        what `to_domain_event` gives for a payload of the class's current version, in about
+        a third of the time (`verify` decodes the whole log). None where that way does not
+        apply (a payload to upcast, a sealed one, one that fails): `to_domain_event` then
+        decides, and names the failure."""
+        try:
+            cls = resolve_topic(event.topic)
+        except (TopicError, ValueError, TypeError, AttributeError):
+            return None
+        body = event.state.rstrip()
+        if self.cipher or self.compressor or not (isinstance(cls, type) and issubclass(cls, LedgerEvent)) \
+                or len(body) < 3 or body[-1:] != b"}" or b'"class_version"' in body:
+            return None
+        envelope = b',"originator_id":%s,"originator_version":%d}' % (_JSON.encode(event.stream), event.version)
+        decoder = _decoders.get(cls)
+        if decoder is None:
+            decoder = _decoders[cls] = msgspec.json.Decoder(cls)
+        try:
+            return decoder.decode(body[:-1] + envelope)  # type: ignore[no-any-return]
+        except (ValueError, TypeError, RuntimeError, RecursionError):
+            return None
 
     def _seal(self, data: bytes) -> bytes:
         if self.compressor:
