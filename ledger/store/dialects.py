@@ -9,7 +9,7 @@ there, taking the write lock, taking turns creating tables, inserting marks).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -45,6 +45,11 @@ class Dialect:
     time_type: ClassVar[str]
     money_type: ClassVar[str]
     snapshot_statement: ClassVar[str | None]  # makes a read transaction see one state of the store
+
+    def in_chunks(self, values: Sequence[str]) -> Iterator[Sequence[str]]:
+        """`values` in slices short enough for one statement to list (`chunk`)."""
+        for start in range(0, len(values), self.chunk):
+            yield values[start : start + self.chunk]
 
     def one_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         raise NotImplementedError

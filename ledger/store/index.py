@@ -208,8 +208,8 @@ class RecordTimeIndex(ApplicationRecorder):
     def select_streams(self, streams: Sequence[str]) -> list[StoredEvent]:
         """Every event of the given aggregates, stream by stream, in version order."""
         d, found = self.dialect, []
-        for start in range(0, len(streams), d.chunk):
-            where, params = d.one_of("originator_id", streams[start : start + d.chunk])
+        for some in d.in_chunks(streams):
+            where, params = d.one_of("originator_id", some)
             found += [read_stored_event(r) for r in self.rows(f"SELECT * FROM {d.events} WHERE {where} "
                                                               "ORDER BY originator_id, originator_version", params)]
         return found
@@ -223,8 +223,7 @@ class RecordTimeIndex(ApplicationRecorder):
             return []  # no aggregate asked for (e.g. no ticket with work in the period)
         if streams is None or len(streams) <= chunk:
             return self._select_events(query, streams)
-        rows = [row for start in range(0, len(streams), chunk)
-                for row in self._select_events(query, streams[start : start + chunk])]
+        rows = [row for some in self.dialect.in_chunks(streams) for row in self._select_events(query, list(some))]
         return sorted(rows, key=lambda row: row.notification_id)
 
     def _select_events(self, query: IndexQuery, streams: list[str] | None) -> list[IndexRow]:
@@ -304,8 +303,8 @@ class RecordTimeIndex(ApplicationRecorder):
         """The client of each of the given aggregates that exists (its stream mark), by stream."""
         d = self.dialect
         found: dict[str, str] = {}
-        for start in range(0, len(streams), d.chunk):
-            where, params = d.one_of("originator_id", streams[start : start + d.chunk])
+        for some in d.in_chunks(streams):
+            where, params = d.one_of("originator_id", some)
             found.update((r["originator_id"], r["client_id"]) for r in self.rows(
                 f"SELECT originator_id, client_id FROM {d.marks} WHERE mark = {d.param} AND {where}",
                 [STREAM_MARK, *params]))
