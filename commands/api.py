@@ -32,12 +32,12 @@ raises a `ledger.errors.LedgerError` naming it; a script that runs its work unde
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from datetime import date, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Union, overload
+from typing import Any, TypeVar, Union, overload
 
 from commands.bus import (
     Outcome,
@@ -50,11 +50,11 @@ from commands.bus import (
 )
 from commands.cli import actor as cli_actor
 from commands.cli import DOCUMENT_FORMATS, EXPORT_FORMATS, LANGUAGES, open_ledger
-from commands.models import Command
+from commands.models import Command, day_value, instant_value, period_value
 from ledger.application import ReadOnlyLedgerError, SupportLedger
 from ledger.errors import InvalidCommandError, LedgerError
 from ledger.text import printable
-from ledger.timeutil import check_date, check_instant, in_moscow, parse_date, parse_instant, parse_period, utc_now
+from ledger.timeutil import utc_now
 
 __all__ = ["Ledger", "Outcome", "Command", "CommandLike"]
 
@@ -249,16 +249,19 @@ def _parsed(command: Any) -> Command | Outcome:
     raise TypeError(f"a command is a dict, a commands.models model or a JSON line, not {type(command).__name__}")
 
 
-def _instant(value: Instant, name: str) -> datetime:
+T = TypeVar("T")
+
+
+def _field(name: str, read: Callable[[Any], T], value: Any) -> T:
+    """`read(value)`, a ValueError refused as a bad value of the argument `name`."""
     try:
-        if isinstance(value, datetime):
-            return check_instant(in_moscow(value))
-        if isinstance(value, str):
-            return parse_instant(value)
-    except (ValueError, OverflowError) as error:
+        return read(value)
+    except ValueError as error:
         raise InvalidCommandError(str(error), field=name) from None
-    raise InvalidCommandError(f"an instant is a datetime or an ISO 8601 string, not {type(value).__name__}",
-                              field=name)
+
+
+def _instant(value: Instant, name: str) -> datetime:
+    return _field(name, instant_value, value)
 
 
 def _known(value: Instant | None, name: str = "known_at") -> datetime:
@@ -266,34 +269,19 @@ def _known(value: Instant | None, name: str = "known_at") -> datetime:
 
 
 def _date(value: date | str, name: str) -> date:
-    try:
-        if isinstance(value, date) and not isinstance(value, datetime):
-            return check_date(value)
-        if isinstance(value, str):
-            return parse_date(value)
-    except ValueError as error:
-        raise InvalidCommandError(str(error), field=name) from None
-    raise InvalidCommandError(f"a date is a datetime.date or a string YYYY-MM-DD, not {type(value).__name__}",
-                              field=name)
+    return _field(name, day_value, value)
 
 
 def _period(value: str) -> str:
-    try:
-        if not isinstance(value, str):
-            raise ValueError(f"a period is a string YYYY-MM, not {type(value).__name__}")
-        parse_period(value)
-    except ValueError as error:
-        raise InvalidCommandError(str(error), field="period") from None
-    return value
+    return _field("period", period_value, value)
 
 
 def _identifier(value: str, name: str) -> str:
-    try:
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"{value!r} is not an id: a non-empty string")
-        return printable(value)
-    except ValueError as error:
-        raise InvalidCommandError(str(error), field=name) from None
+    def identifier(text: Any) -> str:
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"{text!r} is not an id: a non-empty string")
+        return printable(text)
+    return _field(name, identifier, value)
 
 
 def _choice(value: str, choices: tuple[str, ...], name: str) -> str:

@@ -42,7 +42,11 @@ from ledger.vocabulary import (
 # --- field types --------------------------------------------------------------------------
 
 
-def _instant(value: Any) -> datetime:
+# What an instant, a date and a period field accepts (in a command line, and in the Python API's
+# queries, `commands.api`): ValueError naming what is wrong.
+
+
+def instant_value(value: Any) -> datetime:
     if isinstance(value, datetime):  # from Python (the API), not from a command file
         try:
             return check_instant(in_moscow(value))
@@ -53,7 +57,7 @@ def _instant(value: Any) -> datetime:
     return parse_instant(value)
 
 
-def _day(value: Any) -> date:
+def day_value(value: Any) -> date:
     if isinstance(value, date) and not isinstance(value, datetime):
         return check_date(value)
     if not isinstance(value, str):
@@ -81,7 +85,7 @@ MONEY_PATTERN = rf"^[0-9]{{1,{MAX_MONEY_DIGITS}}}(\.[0-9]{{1,2}})?$"  # the sche
 _MONEY = re.compile(MONEY_PATTERN)
 
 
-def _period(value: Any) -> str:
+def period_value(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("a period is a string YYYY-MM")
     parse_period(value)
@@ -92,10 +96,10 @@ def _text(value: str) -> str:
     return printable(value, multiline=True)
 
 
-Instant = Annotated[datetime, BeforeValidator(_instant), Field(json_schema_extra={"type": "string", "pattern": INSTANT_PATTERN})]
-Day = Annotated[date, BeforeValidator(_day), Field(json_schema_extra={"pattern": DATE_PATTERN})]
+Instant = Annotated[datetime, BeforeValidator(instant_value), Field(json_schema_extra={"type": "string", "pattern": INSTANT_PATTERN})]
+Day = Annotated[date, BeforeValidator(day_value), Field(json_schema_extra={"pattern": DATE_PATTERN})]
 Money = Annotated[Decimal, BeforeValidator(_money), Field(json_schema_extra={"type": "string", "pattern": MONEY_PATTERN})]
-Period = Annotated[str, BeforeValidator(_period), Field(json_schema_extra={"pattern": PERIOD_PATTERN})]
+Period = Annotated[str, BeforeValidator(period_value), Field(json_schema_extra={"pattern": PERIOD_PATTERN})]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(printable)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), AfterValidator(_text)]
 Minutes = Annotated[int, Field(strict=True, ge=1, le=1440)]
