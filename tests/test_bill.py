@@ -11,7 +11,16 @@ from decimal import Decimal
 import pytest
 
 from commands.memory import InMemoryAggregates
-from ledger.billing.bill import ClientKnowledge, Line, bill
+from ledger.billing.bill import (
+    ClientKnowledge,
+    Line,
+    LineKey,
+    adjustment_key,
+    bill,
+    priority_fee_key,
+    priority_free_key,
+    standard_time_key,
+)
 from ledger.errors import LedgerError
 from ledger.timeutil import MOSCOW
 from tests.builders import SET_UP, issue, log, price_list
@@ -108,3 +117,38 @@ def test_an_invoice_with_unpriced_work_shows_the_problem_and_cannot_be_issued(le
     [outcome] = apply(ledger, issue("2025-03", "2025-04-01T10:00"))
     assert outcome.status == "rejected" and "I-6" in outcome.error and "2025-03-03" in outcome.error
     assert event_count(ledger) == events
+
+
+# --- line keys: formed and read in one place ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "parts"), [
+    (standard_time_key("T-1", date(2025, 3, 5)),
+     LineKey("standard_time", ticket_id="T-1", day=date(2025, 3, 5))),
+    (standard_time_key("T:odd:1", date(2025, 3, 5), pending=True),  # a colon in a ticket id
+     LineKey("standard_time", ticket_id="T:odd:1", day=date(2025, 3, 5), pending=True)),
+    (standard_time_key("T-1", date(2025, 3, 5), needs_decision=True),
+     LineKey("standard_time", ticket_id="T-1", day=date(2025, 3, 5), needs_decision=True)),
+    (priority_fee_key("2025-03", date(2025, 1, 1)), LineKey("priority_fee", period="2025-03")),
+    (priority_free_key("pilot", "P:1", "2025-03"), LineKey("priority_free", period="2025-03", source="pilot", ref="P:1")),
+    (adjustment_key("2025-02", priority_fee_key("2025-02", date(2025, 1, 1))),
+     LineKey("adjustment", period="2025-02", adjusted="priority_fee:2025-02:2025-01-01")),
+    ("something_else:1:2", LineKey("something_else")),
+], ids=lambda value: value if isinstance(value, str) else "")
+def test_a_line_key_reads_back_as_it_was_formed(key, parts):
+    assert LineKey.parse(key) == parts
+
+
+def test_the_keys_of_a_bill_read_back_as_their_lines_say():
+    """Every key a bill forms, read back, agrees with the line that carries it."""
+    knowledge = knowledge_of(unit_with(log("T1", "E1", "2025-03-03T12:00", 50, "integration")))
+    lines = [line for period in ("2025-02", "2025-03") for line in bill(knowledge, period).lines]
+    assert {line.kind for line in lines} == {"standard_time", "priority_free"}
+    for line in lines:
+        parts = LineKey.parse(line.key)
+        assert parts.kind == line.kind
+        if line.kind == "standard_time":
+            assert (parts.ticket_id, parts.day, parts.pending, parts.needs_decision) == \
+                (line.ticket_id, line.date, bool(line.pending), bool(line.needs_decision))
+        if line.kind == "priority_free":
+            assert (parts.source, parts.ref, parts.period) == ("first_month", "L1", "2025-02")

@@ -171,6 +171,68 @@ class Line:
         return cls(**values)
 
 
+# --- line keys: what names a line across knowledge times (CONTRACT.md `key`) -------------------
+# A key is formed here and read here: the documents rebuild what a line of an older invoice
+# was about from its key alone (`LineKey.parse`).
+
+
+def standard_time_key(ticket_id: str, day: date, *, pending: bool = False, needs_decision: bool = False) -> str:
+    """`standard_time:<ticket>:<day>`, then `:pending` or `:needs_decision`."""
+    return f"standard_time:{ticket_id}:{day.isoformat()}" + (":pending" if pending else "") \
+        + (":needs_decision" if needs_decision else "")
+
+
+def priority_fee_key(period: str, effective_from: date) -> str:
+    """`priority_fee:<period>:<price list's first day>`."""
+    return f"priority_fee:{period}:{effective_from.isoformat()}"
+
+
+def priority_free_key(source: str, ref: str, period: str) -> str:
+    """`priority_free:<source>:<ref>:<period>` (source: first_month or pilot)."""
+    return f"priority_free:{source}:{ref}:{period}"
+
+
+def adjustment_key(period: str, adjusted: str) -> str:
+    """`adjustment:<issued period>:<the adjusted line's key>`."""
+    return f"adjustment:{period}:{adjusted}"
+
+
+@dataclass(frozen=True)
+class LineKey:
+    """What a line key says: its kind, and the parts its form holds (None where it has none)."""
+
+    kind: str
+    period: str | None = None  # priority_fee, priority_free, adjustment (the issued period)
+    source: str | None = None  # priority_free
+    ref: str | None = None  # priority_free: the licence or pilot
+    ticket_id: str | None = None  # standard_time
+    day: date | None = None  # standard_time
+    pending: bool = False
+    needs_decision: bool = False
+    adjusted: str | None = None  # adjustment: the key of the line it adjusts
+
+    @classmethod
+    def parse(cls, key: str) -> LineKey:
+        """The parts of a key formed by the functions above; a key of another form gives
+        only its kind (the text before the first colon)."""
+        kind, _, rest = key.partition(":")
+        if kind == "standard_time":
+            pending, needs_decision = rest.endswith(":pending"), rest.endswith(":needs_decision")
+            ticket_id, _, day = rest.removesuffix(":pending").removesuffix(":needs_decision").rpartition(":")
+            return cls(kind, ticket_id=ticket_id, day=date.fromisoformat(day), pending=pending,
+                       needs_decision=needs_decision)
+        if kind == "priority_fee":
+            return cls(kind, period=rest.partition(":")[0])
+        if kind == "priority_free":
+            source, _, rest = rest.partition(":")
+            ref, _, period = rest.rpartition(":")
+            return cls(kind, period=period, source=source, ref=ref)
+        if kind == "adjustment":
+            period, _, adjusted = rest.partition(":")
+            return cls(kind, period=period, adjusted=adjusted)
+        return cls(kind)
+
+
 @dataclass(frozen=True)
 class Problem:
     """What someone must decide before the line can be billed as it should: work that no
@@ -349,7 +411,7 @@ def _ticket_day(knowledge: ClientKnowledge, period: str, ticket: Ticket, day: da
             continue
         if tier in minutes:
             minutes[tier] += entry.minutes
-    base = f"standard_time:{ticket.ticket_id}:{day.isoformat()}"
+    base = standard_time_key(ticket.ticket_id, day)
     # Only charged or pending work needs a price: warranty work is free (R-WTY-1).
     price = _price_on(knowledge, day, base, period, out, ticket_id=ticket.ticket_id,
                       minutes=sum(minutes.values())) if any(minutes.values()) else None
@@ -362,11 +424,11 @@ def _ticket_day(knowledge: ClientKnowledge, period: str, ticket: Ticket, day: da
         *index.releases_of(ticket, day, releases),
     ]
     for tier, worked in minutes.items():
-        key = base + (":pending" if tier == "pending" else "")
+        key = standard_time_key(ticket.ticket_id, day, pending=tier == "pending")
         out.bearing[key] = bearing
         if worked and price is not None:
             out.lines.append(_standard_line(key, ticket, day, tier, worked, price, bearing))
-    key = f"{base}:needs_decision"
+    key = standard_time_key(ticket.ticket_id, day, needs_decision=True)
     out.bearing[key] = bearing
     if uncovered:
         out.lines.append(_needs_decision(key, ticket, day, uncovered, bearing))
@@ -467,7 +529,7 @@ def _priority(knowledge: ClientKnowledge, period: str, first: date, following: d
     for price, days in groupby(charged, key=prices.__getitem__):
         days = list(days)
         amount = prorated_amount(len(days), days_in_month, price.priority_month)
-        key = f"priority_fee:{period}:{price.effective_from.isoformat()}"
+        key = priority_fee_key(period, price.effective_from)
         out.bearing[key] = bearing
         out.lines.append(Line(
             key=key, kind="priority_fee",
@@ -480,7 +542,7 @@ def _priority(knowledge: ClientKnowledge, period: str, first: date, following: d
             rules=("R-PTP-1", "I-6", "I-7"), events=_ids(bearing),
         ))
     for license_id in index.handed_over:  # a free month that moved to another licence is explained too
-        out.bearing[f"priority_free:first_month:{license_id}:{period}"] = index.license_events
+        out.bearing[priority_free_key("first_month", license_id, period)] = index.license_events
     for interval in coverage:
         if interval.source in FREE_GRANT_RULES:
             _free_line(interval, period, first, following, index, out)
@@ -489,7 +551,7 @@ def _priority(knowledge: ClientKnowledge, period: str, first: date, following: d
 def _free_line(interval: CoverageInterval, period: str, first: date, following: date, index: EventIndex,
                out: Bill) -> None:
     days = days_covered(interval, first, following)
-    key = f"priority_free:{interval.source}:{interval.ref}:{period}"
+    key = priority_free_key(interval.source, interval.ref, period)
     first_month = interval.source == "first_month"
     bearing = index.license_events if first_month else index.by_priority_ref.get(interval.ref, [])
     out.bearing[key] = bearing
@@ -600,7 +662,7 @@ def _adjustments_for(knowledge: ClientKnowledge, earlier: str, invoice: Invoice,
                         "needs_decision": True}
             computation = f"{computation}; {reference.computation}"
         lines.append(Line(
-            key=f"adjustment:{earlier}:{key}", kind="adjustment",
+            key=adjustment_key(earlier, key), kind="adjustment",
             description=f"Adjustment to the issued invoice for {earlier}: "
                         f"{reference.description if reference else key}",
             quantity=Decimal(1), unit_price=delta, amount=delta, adjusts_period=earlier, adjusts_key=key,

@@ -9,11 +9,10 @@ amounts are formatted for the language in both.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from ledger.billing.bill import ClientKnowledge, Line
+from ledger.billing.bill import ClientKnowledge, Line, LineKey
 from ledger.rules.prices import standard_amount
 from projections.documents.i18n import Language
 
@@ -130,17 +129,18 @@ class Texts:
             return _("Adjustment to the issued invoice for %(period)s: %(line)s",
                      period=self.lang.month(line.adjusts_period), line=self.description(reference))
         if line.kind == "priority_fee":
-            period = self.lang.month(_period_of_key(line.key))
+            period = self.lang.month(LineKey.parse(line.key).period)
             if not line.days_in_month:  # rebuilt from its key: no days to tell
                 return _("Priority support monthly fee, %(period)s", period=period)
             return _("Priority support monthly fee, %(period)s: %(days)s of %(month_days)s",
                      period=period, days=self._days(line.quantity), month_days=self.lang.number(line.days_in_month))
         if line.kind == "priority_free":
-            source, ref, period = _free_grant(line.key)
+            grant_key = LineKey.parse(line.key)
+            ref = grant_key.ref
             grant = (_("free first month after the licence key %(ref)s was handed over", ref=ref)
-                     if source == "first_month" else _("pilot project %(ref)s", ref=ref))
+                     if grant_key.source == "first_month" else _("pilot project %(ref)s", ref=ref))
             text = _("Priority support free of charge (%(grant)s), %(period)s", grant=grant,
-                     period=self.lang.month(period))
+                     period=self.lang.month(grant_key.period))
             return text + (": " + self._days(line.quantity) if line.quantity else "")
         ticket = self._ticket(line.ticket_id)
         day = self.lang.date(line.date) if line.date else ""
@@ -186,7 +186,7 @@ class Texts:
                      days=self.lang.number(line.quantity), month_days=self.lang.number(line.days_in_month or 0),
                      amount=money(line.amount))
         if line.kind == "priority_free":
-            _source, ref, _period = _free_grant(line.key)
+            ref = LineKey.parse(line.key).ref
             rule = line.rules[0]
             return _("%(days)s covered by %(ref)s (%(rule)s) × %(zero)s = %(zero)s",
                      days=self._days(line.quantity), ref=ref, rule=self.lang.rule(rule), zero=money(0))
@@ -332,29 +332,16 @@ class Texts:
         return total
 
 
-def _period_of_key(key: str) -> str:
-    """`priority_fee:2025-03:2025-01-01` → 2025-03."""
-    return key.split(":")[1]
-
-
-def _free_grant(key: str) -> tuple[str, str, str]:
-    """`priority_free:<source>:<ref>:<period>` → (source, ref, period)."""
-    _kind, source, rest = key.split(":", 2)
-    ref, period = rest.rsplit(":", 1)
-    return source, ref, period
-
-
 def line_of_key(key: str, adjustment: Line) -> Line:
     """A line that was not on the issued invoice, rebuilt from its key (bill.py's key forms)
     as far as a description needs: kind, ticket, day, period."""
-    kind = key.split(":")[0]
+    parts = LineKey.parse(key)
+    kind = parts.kind
     zero = Decimal("0.00")
     values: dict[str, Any] = {}
-    if kind == "standard_time":  # standard_time:<ticket>:<day>[:pending|:needs_decision]
-        base = key.removesuffix(":pending").removesuffix(":needs_decision")
-        ticket_id, day = base.removeprefix("standard_time:").rsplit(":", 1)
-        values = {"ticket_id": ticket_id, "date": date.fromisoformat(day), "pending": key.endswith(":pending"),
-                  "needs_decision": key.endswith(":needs_decision"), "minutes_worked": adjustment.minutes_worked,
+    if kind == "standard_time":
+        values = {"ticket_id": parts.ticket_id, "date": parts.day, "pending": parts.pending,
+                  "needs_decision": parts.needs_decision, "minutes_worked": adjustment.minutes_worked,
                   "entry_ids": adjustment.entry_ids}
     return Line(key=key, kind=kind if kind in ("standard_time", "priority_fee", "priority_free") else "adjustment",
                 description=key, quantity=zero, unit_price=zero, amount=zero, rules=adjustment.rules, **values)
