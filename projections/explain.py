@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledger.application import SupportLedger
-from ledger.billing.bill import ClientKnowledge, money, period_lines
+from ledger.billing.bill import ClientKnowledge, bill, money, period_lines
 from ledger.billing.load import client_for_period
 from ledger.errors import InvalidCommandError, NotFoundError
 from ledger.timeutil import in_moscow
@@ -46,8 +46,9 @@ def diff(ledger: SupportLedger, client_id: str, period: str, before: datetime, a
         old = invoice_of(client_for_period(ledger, client_id, period, before), period)
     except NotFoundError:  # not yet known then: everything known now is new
         old = {"status": "draft", "lines": [], "total": "0.00"}
-    new = invoice_of(knowledge, period)
-    bearing = period_lines(knowledge, period).bearing  # also names what removed a line
+    drafted = None if period in knowledge.invoices else bill(knowledge, period)  # computed once
+    new = invoice_of(knowledge, period, drafted)
+    bearing = (drafted or period_lines(knowledge, period)).bearing  # also names what removed a line
     events = event_documents(knowledge)
     between = {event_id: doc for event_id, doc in events.items() if _recorded_between(doc, before, after)}
     old_lines = {line["key"]: line for line in old["lines"]}

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.application import SupportLedger
-from ledger.billing.bill import ClientKnowledge, Line, bill, decision_problems, money
+from ledger.billing.bill import Bill, ClientKnowledge, Line, bill, decision_problems, money
 from ledger.billing.load import client_for_period
 from ledger.timeutil import in_moscow, parse_period
 
@@ -21,8 +21,9 @@ def invoice(ledger: SupportLedger, client_id: str, period: str, known_at: dateti
     return invoice_of(client_for_period(ledger, client_id, period, known_at), period)
 
 
-def invoice_of(knowledge: ClientKnowledge, period: str) -> dict[str, Any]:
-    """The CONTRACT.md invoice document for one period as known at `knowledge.known_at`."""
+def invoice_of(knowledge: ClientKnowledge, period: str, drafted: Bill | None = None) -> dict[str, Any]:
+    """The CONTRACT.md invoice document for one period as known at `knowledge.known_at`
+    (`drafted`: the period's bill, where the caller has computed it already)."""
     parse_period(period)
     header = {"client_id": knowledge.client.client_id, "period": period,
               "known_at": in_moscow(knowledge.known_at).isoformat()}
@@ -33,4 +34,4 @@ def invoice_of(knowledge: ClientKnowledge, period: str) -> dict[str, Any]:
                 "computed_as_known_at": in_moscow(issued.known_at).isoformat(),
                 "lines": issued.lines, "total": money(issued.total),
                 "problems": [problem.document() for problem in problems]}
-    return {**header, "status": "draft", **bill(knowledge, period).document()}
+    return {**header, "status": "draft", **(drafted or bill(knowledge, period)).document()}
