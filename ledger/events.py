@@ -23,13 +23,13 @@ imports no pydantic at all. The annotations here are evaluated as the classes ar
 `from __future__ import annotations`), so msgspec reads them as types.
 """
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
 import msgspec
-from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
-from eventsourcing.utils import resolve_topic
+from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
+from eventsourcing.utils import TopicError, resolve_topic
 
 from ledger.context import current_actor, current_command_id
 from ledger.timeutil import MOSCOW, in_moscow, moscow_date, period_of, start_of_day
@@ -37,6 +37,13 @@ from ledger.vocabulary import Activity, CalendarDayKind, Category, Channel, Purp
 
 
 Instant = Annotated[datetime, msgspec.Meta(tz=True)]  # an aware instant: an offset is required
+
+# What an event may hold, wider than what a command accepts (years 2000–2100, 12 digits of
+# roubles): a value beyond it, which only another program could have stored, would overflow
+# the Moscow clock or the kopeck rounding in every later query.
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(2200, 1, 1, tzinfo=timezone.utc)
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
+MAX_AMOUNT = Decimal(10) ** 15  # roubles; an amount has at most two places (kopecks)
 
 
 class LedgerEvent(msgspec.Struct, CanMutateAggregate[str], frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -54,12 +61,24 @@ class LedgerEvent(msgspec.Struct, CanMutateAggregate[str], frozen=True, kw_only=
     command_id: str | None = msgspec.field(default_factory=current_command_id)
 
     def __post_init__(self) -> None:
-        if self.timestamp.tzinfo is not MOSCOW:  # produced on the Moscow clock (naive: Moscow)
+        """Checks what the field types cannot say (msgspec runs this as it reads an event,
+        and as an aggregate makes one): times and days within the ledger's range, money an
+        amount of roubles; and the timestamp on the Moscow clock (naive: Moscow)."""
+        for name, kind in _checked_fields(type(self)):
+            value = getattr(self, name)
+            if kind is datetime and isinstance(value, datetime) and value.tzinfo is not None:
+                if not EARLIEST <= value < LATEST:
+                    raise ValueError(f"{name}: {value.isoformat()} is outside the years 1900–2199")
+            elif kind is date and type(value) is date and not FIRST_DAY <= value <= LAST_DAY:
+                raise ValueError(f"{name}: {value.isoformat()} is outside the years 1900–2199")
+        if self.timestamp.tzinfo is not MOSCOW:
             msgspec.structs.force_setattr(self, "timestamp", in_moscow(self.timestamp))
         for name in self.money_fields:
             amount = getattr(self, name)
-            if type(amount) is not Decimal or not amount.is_finite():
-                raise ValueError(f"{name}: expected a finite Decimal amount, got {amount!r}")
+            if type(amount) is not Decimal or not amount.is_finite() or abs(amount) >= MAX_AMOUNT \
+                    or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+                raise ValueError(f"{name}: expected an amount of roubles (a Decimal with at most two places, "
+                                 f"under {MAX_AMOUNT:,}), got {amount!r}")
 
     @staticmethod
     def create_timestamp() -> datetime:
@@ -93,8 +112,37 @@ class LedgerEvent(msgspec.Struct, CanMutateAggregate[str], frozen=True, kw_only=
         aggregate.apply_event(self)
 
     def payload(self) -> dict[str, Any]:
-        """The domain fields as JSON values, without the envelope every event shares."""
-        return {name: value for name, value in msgspec.to_builtins(self).items() if name not in _ENVELOPE}
+        """The domain fields as JSON values, without the envelope every event shares (the
+        client first, then the event's own fields)."""
+        fields = msgspec.to_builtins(self)  # (keeps a tuple a tuple: JSON has lists)
+        return {"client_id": fields.pop("client_id"),
+                **{name: list(value) if type(value) is tuple else value
+                   for name, value in fields.items() if name not in _ENVELOPE}}
+
+
+_checked: dict[type, tuple[tuple[str, type], ...]] = {}
+
+
+def _checked_fields(cls: type) -> tuple[tuple[str, type], ...]:
+    """The fields of an event class that hold an instant or a day (worked out once per class)."""
+    checked = _checked.get(cls)
+    if checked is None:
+        kinds = {datetime: datetime, Instant: datetime, date: date, datetime | None: datetime, date | None: date}
+        checked = _checked[cls] = tuple((field.name, kinds[field.type]) for field in msgspec.structs.fields(cls)
+                                        if field.type in kinds)
+    return checked
+
+
+def _is_aggregate_topic(topic: str) -> bool:
+    """Whether `topic` names a ledger aggregate class; nothing outside `ledger.aggregates` is
+    imported to find out (a stored topic is data, not an instruction)."""
+    if not topic.startswith("ledger.aggregates."):
+        return False
+    try:
+        cls = resolve_topic(topic)
+    except (TopicError, ImportError, AttributeError, ValueError):
+        return False
+    return isinstance(cls, type) and issubclass(cls, BaseAggregate)
 
 
 def event_id(stream: str, version: int) -> str:
@@ -126,6 +174,11 @@ class LedgerCreated(LedgerEvent, CanInitAggregate[str]):
     """The first event of an aggregate."""
 
     originator_topic: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not _is_aggregate_topic(self.originator_topic):
+            raise ValueError(f"originator_topic: {self.originator_topic!r} names no ledger aggregate")
 
     def index_marks(self) -> tuple[str, ...]:
         return (STREAM_MARK,)

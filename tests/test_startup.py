@@ -149,6 +149,8 @@ def _written_events() -> list[LedgerEvent]:
     made = []
     for cls in EVENT_CLASSES:
         fields = {field.name: _samples(field.type) for field in msgspec.structs.fields(cls)}
+        if "originator_topic" in fields:  # a topic is not any text: it names a ledger aggregate
+            fields["originator_topic"] = ["ledger.aggregates.client:Client", "ledger.aggregates.ticket:Ticket"]
         for turn in range(max(len(values) for values in fields.values())):
             made.append(cls(**{name: samples[turn % len(samples)] for name, samples in fields.items()}))
     return made
@@ -172,11 +174,13 @@ def test_every_event_class_round_trips_through_the_store():
         read = mapper.to_domain_event(stored)
         assert _same(read, event), type(event).__name__
         assert read.timestamp.tzinfo is MOSCOW  # the moment produced, on the Moscow clock
-        # verify's way, straight from the bytes, gives the same event (or, for an older
-        # class version to upcast, leaves it to to_domain_event)
+        # verify's way, straight from the bytes, gives the same event (or, for a class with
+        # an upcaster or with money, which must be a string in the JSON, leaves it to
+        # to_domain_event)
         decoded = mapper._decoded(ChainedEvent(position, stored.originator_id, stored.originator_version,
                                                stored.topic, stored.state))
-        assert decoded is None if type(event).class_version > 1 else _same(decoded, event), type(event).__name__
+        leaves_it = type(event).class_version > 1 or type(event).money_fields
+        assert decoded is None if leaves_it else _same(decoded, event), type(event).__name__
 
 
 @pytest.mark.parametrize("damage", [{"minutes": "45"}, {"extra": 1}, {"entry_id": ...}, {"started_at": "2025-03-14T10:00"}],
@@ -254,10 +258,11 @@ def test_a_value_not_of_its_fields_kind_is_refused_before_it_is_written(cls, fie
     assert f"would not read back: {field}" in str(refused.value)
 
 
-@pytest.mark.parametrize("value", [1500.0, Decimal("NaN"), Decimal("-Infinity"), "1500.00"], ids=repr)
-def test_money_that_is_not_a_finite_decimal_is_refused_when_the_event_is_made(value):
+@pytest.mark.parametrize("value", [1500.0, Decimal("NaN"), Decimal("-Infinity"), "1500.00", Decimal("1500.005"),
+                                   Decimal("1E+15")], ids=repr)
+def test_money_that_is_not_an_amount_of_roubles_is_refused_when_the_event_is_made(value):
     event = next(event for event in _written_events() if type(event) is PriceListPublished)
-    with pytest.raises(ValueError, match="norm_hour: expected a finite Decimal amount"):
+    with pytest.raises(ValueError, match="norm_hour: expected an amount of roubles"):
         msgspec.structs.replace(event, norm_hour=value)
 
 

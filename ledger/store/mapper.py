@@ -103,30 +103,39 @@ class LedgerMapper(Mapper[str]):
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         """The event, or DamagedRecordError naming it when the store holds what no event
         class reads (an unknown topic, a payload that does not decode)."""
-        try:
-            cls = resolve_topic(stored_event.topic)
-        except (TopicError, ValueError, TypeError, AttributeError):
-            raise _damaged(stored_event, f"unknown event type: {stored_event.topic!r}") from None
-        if not (isinstance(cls, type) and issubclass(cls, LedgerEvent)):
-            raise _damaged(stored_event, f"unknown event type: {stored_event.topic!r} is not a ledger event")
+        cls = event_class(stored_event.topic)
+        if cls is None:
+            raise _damaged(stored_event, f"unknown event type: {stored_event.topic!r}")
         try:
             state = self._payload(cls, stored_event)
+            for name in cls.money_fields:  # written as a decimal string, never a JSON number
+                if name in state and type(state[name]) is not str:
+                    raise ValueError(f"{name}: money is written as a decimal string, got {state[name]!r}")
             state["originator_id"] = stored_event.originator_id
             state["originator_version"] = stored_event.originator_version
             return msgspec.convert(state, cls)
-        except (ValueError, TypeError, KeyError, AttributeError, LookupError, RuntimeError, RecursionError) as error:
+        except (ArithmeticError, ValueError, TypeError, KeyError, AttributeError, LookupError, RuntimeError, RecursionError) as error:
             reason = _reason(error)
             raise _damaged(stored_event, f"payload does not decode: {reason}") from None
 
     def valid_at_of(self, stored_event: StoredEvent) -> datetime:
         """The event's valid time, read from its payload without building the event."""
-        cls = resolve_topic(stored_event.topic)
-        return cls.valid_at_in(self._payload(cls, stored_event))  # type: ignore[no-any-return]
+        cls = event_class(stored_event.topic)
+        if cls is None:
+            raise _damaged(stored_event, f"unknown event type: {stored_event.topic!r}")
+        return cls.valid_at_in(self._payload(cls, stored_event))
 
     def _payload(self, cls: type[LedgerEvent], stored_event: StoredEvent) -> dict[str, Any]:
-        """The stored fields, upcast to the event class's current version."""
-        state: dict[str, Any] = self.transcoder.decode(self._unseal(stored_event.state))
+        """The stored fields, upcast to the event class's current version. Plain JSON, read
+        by msgspec: not the library's transcoder, whose typed objects (`_type_`) no event
+        payload holds — an invoice line that looks like one stays what it is."""
+        state = msgspec.json.decode(self._unseal(stored_event.state))
+        if type(state) is not dict:
+            raise ValueError(f"not a JSON object but {type(state).__name__}")
         version = state.pop("class_version", 1)
+        if type(version) is not int or not 1 <= version <= cls.class_version:
+            raise ValueError(f"class_version: {version!r} is not a version of {cls.__name__} "
+                             f"(1 to {cls.class_version})")
         while version < cls.class_version:
             getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
             version += 1
@@ -150,21 +159,18 @@ class LedgerMapper(Mapper[str]):
         a third of the time (`verify` decodes the whole log). None where that way does not
         apply (a payload to upcast, a sealed one, one that fails): `to_domain_event` then
         decides, and names the failure."""
-        try:
-            cls = resolve_topic(event.topic)
-        except (TopicError, ValueError, TypeError, AttributeError):
-            return None
-        body = event.state.rstrip()
-        if self.cipher or self.compressor or not (isinstance(cls, type) and issubclass(cls, LedgerEvent)) \
+        cls = event_class(event.topic)
+        body = event.state.rstrip(b" \t\r\n")  # JSON's own whitespace, no more
+        if cls is None or cls.money_fields or self.cipher or self.compressor \
                 or len(body) < 3 or body[-1:] != b"}" or b'"class_version"' in body:
-            return None
+            return None  # (money must be a string in the JSON, which a typed decode does not tell)
         envelope = b',"originator_id":%s,"originator_version":%d}' % (_JSON.encode(event.stream), event.version)
         decoder = _decoders.get(cls)
         if decoder is None:
             decoder = _decoders[cls] = msgspec.json.Decoder(cls)
         try:
             return decoder.decode(body[:-1] + envelope)  # type: ignore[no-any-return]
-        except (ValueError, TypeError, RuntimeError, RecursionError):
+        except (ArithmeticError, ValueError, TypeError, RuntimeError, RecursionError):
             return None
 
     def _seal(self, data: bytes) -> bytes:
@@ -180,6 +186,21 @@ class LedgerMapper(Mapper[str]):
         if self.compressor:
             data = self.compressor.decompress(data)
         return data
+
+
+EVENTS_MODULE = "ledger.events:"
+
+
+def event_class(topic: str) -> type[LedgerEvent] | None:
+    """The ledger event class a stored topic names, or None. Only `ledger.events` is looked
+    in: a stored topic is data, and naming another module must not import it."""
+    if type(topic) is not str or not topic.startswith(EVENTS_MODULE):  # (a tampered row may hold bytes)
+        return None
+    try:
+        cls = resolve_topic(topic)
+    except (TopicError, ValueError, TypeError, AttributeError, ImportError):
+        return None
+    return cls if isinstance(cls, type) and issubclass(cls, LedgerEvent) else None
 
 
 def marks_of(event: LedgerEvent) -> tuple[str, ...]:
