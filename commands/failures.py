@@ -56,7 +56,9 @@ def report_failures(work: Callable[[], int]) -> int:
     """Run `work` and return its exit status; what it raises ends as the table above says."""
     with _sigterm_raises():
         try:
-            return work()
+            status = work()
+            sys.stdout.flush()  # a reader that stopped early is met here, not while Python exits
+            return status
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM as `Terminated`
             number = signal.SIGTERM if isinstance(stop, Terminated) else signal.SIGINT
             return _report(stop, f"interrupted ({number.name})", INTERRUPTED + number, prefix="")

@@ -8,7 +8,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console(soft_wrap=False, width=None if Console().is_terminal else 160)
+
+
+class QuietConsole(Console):
+    """rich's console, ending like the JSON output when the reader stops early (`| head`):
+    `commands.failures` meets the BrokenPipeError and exits 0 without a word (rich's own
+    `on_broken_pipe` exits 1; overriding it is what rich's documentation suggests)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
+console = QuietConsole(soft_wrap=False, width=None if Console().is_terminal else 160)
 
 
 def moment(iso: str) -> str:

@@ -21,6 +21,7 @@ import queue
 import select
 import subprocess
 import sys
+import tempfile
 import threading
 from typing import Any, BinaryIO
 
@@ -37,8 +38,9 @@ class ReadElsewhere(PayloadReader):
 
     def __init__(self, read: Read):
         self.read, self.here, self.asked = read, Payloads(), 0
+        self.errors = tempfile.TemporaryFile()  # the helper's stderr: a traceback is kept, not shown
         self.process = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE)
+                                        stdout=subprocess.PIPE, stderr=self.errors)
         with contextlib.suppress(OSError):  # room for the chunks waiting (else a send may wait)
             fcntl.fcntl(self.process.stdin.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)  # type: ignore[union-attr]
         self.answers = self.process.stdout.fileno()  # type: ignore[union-attr]
@@ -70,11 +72,18 @@ class ReadElsewhere(PayloadReader):
             answer = self.process.stdout.read()  # type: ignore[union-attr]
             found: Payloads = pickle.loads(answer[answer.index(DONE) + 1 :])
         except (OSError, ValueError, EOFError, pickle.UnpicklingError) as error:
-            raise RuntimeError(f"the payload reader stopped (exit code {self.process.wait()})") from error
+            raise RuntimeError(f"the payload reader stopped (exit code {self.process.wait()}): "
+                               f"{self._last_error()}") from error
         finally:
             self.close()
         found.merge(self.here)
         return found
+
+    def _last_error(self) -> str:
+        """The last line the helper wrote on stderr (its error, after a traceback)."""
+        self.errors.seek(0)
+        lines = self.errors.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "no message"
 
     def close(self) -> None:
         for pipe in (self.process.stdin, self.process.stdout):
@@ -84,6 +93,7 @@ class ReadElsewhere(PayloadReader):
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+        self.errors.close()
 
 
 def _serve(chunks: BinaryIO, answers: BinaryIO) -> None:
