@@ -458,6 +458,46 @@ class TicketReopened(LedgerEvent):
 # --- invoices ---------------------------------------------------------------------------
 
 
+_Day = date  # (a line has a field named `date`)
+
+
+class IssuedLine(msgspec.Struct, frozen=True):
+    """What a line an invoice froze must hold (CONTRACT.md's invoice line, as
+    `ledger.billing.bill.Line.document` writes it), checked as the invoice is made and read:
+    a tampered line is a damaged record, not a failure of every query that shows the invoice.
+    A field not named here is left as it was (lines of earlier versions)."""
+
+    key: str
+    kind: str
+    description: str
+    quantity: str
+    unit_price: str
+    amount: str
+    ticket_id: str | None = None
+    date: _Day | None = None
+    minutes_worked: int | None = None
+    minutes_billed: int | None = None
+    pending: bool | None = None
+    needs_decision: bool | None = None
+    entry_ids: list[str] | None = None
+    days_in_month: int | None = None
+    adjusts_period: str | None = None
+    adjusts_key: str | None = None
+    computation: str = ""
+    rules: list[str] = []
+    events: list[str] = []
+
+    def __post_init__(self) -> None:
+        for name in ("quantity", "unit_price", "amount"):
+            text = getattr(self, name)
+            try:
+                number = Decimal(text)
+            except ArithmeticError:
+                number = None
+            if number is None or not number.is_finite() or abs(number) >= MAX_AMOUNT:
+                raise ValueError(f"{name}: {text!r} is not a decimal number")
+
+
 class InvoiceIssued(LedgerCreated):
     """I-9: an invoice for a period, frozen from this moment: its lines and total exactly
     as computed from what the ledger knew at `known_at`."""
@@ -467,8 +507,16 @@ class InvoiceIssued(LedgerCreated):
     period: str
     at: Instant
     known_at: Instant
-    lines: tuple[dict[str, Any], ...]
+    lines: tuple[dict[str, Any], ...]  # each an `IssuedLine`, kept as the JSON it was issued as
     total: Decimal
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for number, line in enumerate(self.lines):
+            try:
+                msgspec.convert(line, IssuedLine)
+            except msgspec.ValidationError as error:
+                raise ValueError(f"lines[{number}]: {error}") from None
 
 
 # --- command receipts (idempotency) -----------------------------------------------------

@@ -5,6 +5,7 @@ and the CLI is tested in test_invoice_golden.py and test_invoice_time_axes.py.""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -152,3 +153,15 @@ def test_the_keys_of_a_bill_read_back_as_their_lines_say():
                 (line.ticket_id, line.date, bool(line.pending), bool(line.needs_decision))
         if line.kind == "priority_free":
             assert (parts.source, parts.ref, parts.period) == ("first_month", "L1", "2025-02")
+
+
+def test_an_issued_line_is_checked_for_every_field_a_line_has():
+    """`ledger.events.IssuedLine` (what an issued invoice's line must hold, checked as the
+    event is read) names every field of `Line` — the write side cannot import the bill."""
+    import msgspec
+
+    from ledger.events import IssuedLine
+
+    assert [item.name for item in fields(Line)] == [item.name for item in msgspec.structs.fields(IssuedLine)]
+    line = bill(knowledge_of(unit_with(log("T1", "E1", "2025-03-03T12:00", 50, "integration"))), "2025-03").lines[0]
+    assert msgspec.convert(line.document(), IssuedLine).amount == line.document()["amount"]

@@ -32,6 +32,9 @@ from tests import builders
 ROOT = Path(__file__).resolve().parents[1]
 
 ENVELOPE = {"timestamp": "2025-03-14T10:00:00+03:00", "client_id": "acme", "actor": "tester", "command_id": None}
+LINE = {"key": "priority_fee:2025-03:2025-01-01", "kind": "priority_fee", "description": "Priority support, 2025-03",
+        "quantity": "31", "unit_price": "9000.00", "amount": "9000.00", "days_in_month": 31,
+        "computation": "9000.00 × 31/31", "rules": ["R-PTP-1", "I-7"], "events": ["catalog/main#2"]}
 PAYLOADS: dict[type, dict[str, Any]] = {
     TimeLogged: {**ENVELOPE, "entry_id": "T-1/1", "engineer": "ivanov", "started_at": "2025-03-14T10:00:00+03:00",
                  "minutes": 45, "activity": "repair", "purpose": None},
@@ -39,7 +42,7 @@ PAYLOADS: dict[type, dict[str, Any]] = {
                          "priority_month": "9000.00"},
     InvoiceIssued: {**ENVELOPE, "originator_topic": "ledger.aggregates.invoice:Invoice", "period": "2025-03",
                     "at": "2025-04-02T10:00:00+03:00", "known_at": "2025-04-02T10:00:00+03:00",
-                    "lines": [{"key": "priority_fee:2025-03:2025-01-01", "amount": "9000.00"}], "total": "9000.00"},
+                    "lines": [LINE], "total": "9000.00"},
     ClientRegistered: {**ENVELOPE, "originator_topic": "ledger.aggregates.client:Client", "name": "Acme",
                        "registered_at": "2025-01-10T09:00:00+03:00", "class_version": 2},
 }
@@ -85,7 +88,7 @@ DAMAGED = {
     "a vertical tab after the object": (TimeLogged, body_of(TimeLogged) + b"\x0b"),
     "a form feed after the object": (TimeLogged, body_of(TimeLogged) + b"\x0c"),
     "a lone surrogate": (TimeLogged, body_of(TimeLogged).replace(b'"ivanov"', b'"\\ud800"')),
-    "a NaN literal in a line": (InvoiceIssued, body_of(InvoiceIssued).replace(b'"amount": "9000.00"', b'"amount": NaN')),
+    "a NaN literal in a line": (InvoiceIssued, body_of(InvoiceIssued).replace(b'"amount": "9000.00"', b'"amount": NaN', 1)),
     "a class version newer than the class": (ClientRegistered, body_of(ClientRegistered, class_version=3)),
     "a class version on a class that has one": (TimeLogged, body_of(TimeLogged, class_version=2)),
     "a class version as text": (ClientRegistered, body_of(ClientRegistered, class_version="2")),
@@ -94,6 +97,12 @@ DAMAGED = {
     "an aggregate topic that names no aggregate": (ClientRegistered, body_of(
         ClientRegistered, originator_topic="ledger.aggregates.nope:X")),
     "not an object": (TimeLogged, b"[1, 2]"),
+    "a line amount that is no amount": (InvoiceIssued, body_of(InvoiceIssued, lines=[{**LINE, "amount": "NaN"}])),
+    "a line amount as a number": (InvoiceIssued, body_of(InvoiceIssued, lines=[{**LINE, "amount": 9000}])),
+    "a line without its amount": (InvoiceIssued, body_of(
+        InvoiceIssued, lines=[{name: value for name, value in LINE.items() if name != "amount"}])),
+    "a line with no such day": (InvoiceIssued, body_of(InvoiceIssued, lines=[{**LINE, "date": "2025-02-30"}])),
+    "a line's rules that are not a list": (InvoiceIssued, body_of(InvoiceIssued, lines=[{**LINE, "rules": "I-9"}])),
 }
 
 
@@ -108,8 +117,9 @@ def test_a_damaged_payload_is_refused_both_ways(case):
 
 def test_the_typed_objects_of_the_librarys_transcoder_are_plain_data_in_a_line():
     """An invoice line is JSON as issued: an object that looks like the library's encoding of
-    a Decimal stays an object, both ways (it is not turned into a Decimal one way only)."""
-    line = {"key": "priority_fee:2025-03:2025-01-01", "amount": {"_type_": "decimal_str", "_data_": "1"}}
+    a Decimal stays an object, both ways (it is not turned into a Decimal one way only); a
+    field the line does not know is kept as it was (lines of older versions)."""
+    line = {**LINE, "note": {"_type_": "decimal_str", "_data_": "1"}}
     mapper = LedgerMapper(transcoder=LedgerTranscoder())
     event = stored(InvoiceIssued, body_of(InvoiceIssued, lines=[line]))
     assert mapper.to_domain_event(event).lines == (line,)
