@@ -6,7 +6,6 @@ validated by its own model (`COMMAND_ADAPTER`): applying one line builds one mod
 all of them (issue 17).
 """
 
-
 import hashlib
 import json
 import re

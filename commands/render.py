@@ -9,7 +9,6 @@ from rich.markup import escape
 from rich.table import Table
 
 
-
 class QuietConsole(Console):
     """rich's console, ending like the JSON output when the reader stops early (`| head`):
     `commands.failures` meets the BrokenPipeError and exits 0 without a word (rich's own

@@ -25,7 +25,7 @@ imports no pydantic at all. The annotations here are evaluated as the classes ar
 
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import msgspec
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
@@ -36,6 +36,7 @@ from ledger.timeutil import MOSCOW, in_moscow, moscow_date, period_of, start_of_
 from ledger.vocabulary import Activity, CalendarDayKind, Category, Channel, Purpose
 
 
+T = TypeVar("T")
 Instant = Annotated[datetime, msgspec.Meta(tz=True)]  # an aware instant: an offset is required
 
 # What an event may hold, wider than what a command accepts (years 2000–2100, 12 digits of
@@ -75,7 +76,7 @@ class LedgerEvent(msgspec.Struct, CanMutateAggregate[str], frozen=True, kw_only=
             msgspec.structs.force_setattr(self, "timestamp", in_moscow(self.timestamp))
         for name in self.money_fields:
             amount = getattr(self, name)
-            if type(amount) is not Decimal or not amount.is_finite() or abs(amount) >= MAX_AMOUNT \
+            if type(amount) is not Decimal or not is_amount(amount) \
                     or amount.as_tuple().exponent < -2:  # type: ignore[operator]
                 raise ValueError(f"{name}: expected an amount of roubles (a Decimal with at most two places, "
                                  f"under {MAX_AMOUNT:,}), got {amount!r}")
@@ -133,16 +134,22 @@ def _checked_fields(cls: type) -> tuple[tuple[str, type], ...]:
     return checked
 
 
-def _is_aggregate_topic(topic: str) -> bool:
-    """Whether `topic` names a ledger aggregate class; nothing outside `ledger.aggregates` is
-    imported to find out (a stored topic is data, not an instruction)."""
-    if not topic.startswith("ledger.aggregates."):
-        return False
+def class_named(topic: Any, prefix: str, base: type[T]) -> type[T] | None:
+    """The subclass of `base` a stored topic names, looked for only in modules whose topics
+    begin with `prefix` — or None. A stored topic is data, not an instruction: naming another
+    module must not import it (and a tampered row may hold bytes)."""
+    if type(topic) is not str or not topic.startswith(prefix):
+        return None
     try:
         cls = resolve_topic(topic)
-    except (TopicError, ImportError, AttributeError, ValueError):
-        return False
-    return isinstance(cls, type) and issubclass(cls, BaseAggregate)
+    except (TopicError, ValueError, TypeError, AttributeError, ImportError):
+        return None
+    return cls if isinstance(cls, type) and issubclass(cls, base) else None
+
+
+def is_amount(number: Decimal) -> bool:
+    """A finite number under MAX_AMOUNT: what an amount (or a quantity) of a line may be."""
+    return number.is_finite() and abs(number) < MAX_AMOUNT
 
 
 def event_id(stream: str, version: int) -> str:
@@ -177,7 +184,7 @@ class LedgerCreated(LedgerEvent, CanInitAggregate[str]):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not _is_aggregate_topic(self.originator_topic):
+        if class_named(self.originator_topic, "ledger.aggregates.", BaseAggregate) is None:
             raise ValueError(f"originator_topic: {self.originator_topic!r} names no ledger aggregate")
 
     def index_marks(self) -> tuple[str, ...]:
@@ -494,7 +501,7 @@ class IssuedLine(msgspec.Struct, frozen=True):
                 number = Decimal(text)
             except ArithmeticError:
                 number = None
-            if number is None or not number.is_finite() or abs(number) >= MAX_AMOUNT:
+            if number is None or not is_amount(number):
                 raise ValueError(f"{name}: {text!r} is not a decimal number")
 
 

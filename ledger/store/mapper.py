@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import msgspec
 from eventsourcing.persistence import (
     DatetimeAsISO,
     DecimalAsStr,
@@ -30,12 +31,10 @@ from eventsourcing.persistence import (
     Transcoding,
     UUIDAsHex,
 )
-from eventsourcing.utils import TopicError, get_topic, resolve_topic
-
-import msgspec
+from eventsourcing.utils import get_topic
 
 from ledger.errors import DamagedRecordError
-from ledger.events import LedgerEvent, event_id
+from ledger.events import LedgerEvent, class_named, event_id
 from ledger.store.chain import ChainedEvent
 
 
@@ -103,9 +102,7 @@ class LedgerMapper(Mapper[str]):
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         """The event, or DamagedRecordError naming it when the store holds what no event
         class reads (an unknown topic, a payload that does not decode)."""
-        cls = event_class(stored_event.topic)
-        if cls is None:
-            raise _damaged(stored_event, f"unknown event type: {stored_event.topic!r}")
+        cls = self._class_of(stored_event)
         try:
             state = self._payload(cls, stored_event)
             for name in cls.money_fields:  # written as a decimal string, never a JSON number
@@ -120,10 +117,16 @@ class LedgerMapper(Mapper[str]):
 
     def valid_at_of(self, stored_event: StoredEvent) -> datetime:
         """The event's valid time, read from its payload without building the event."""
+        cls = self._class_of(stored_event)
+        return cls.valid_at_in(self._payload(cls, stored_event))
+
+    @staticmethod
+    def _class_of(stored_event: StoredEvent) -> type[LedgerEvent]:
+        """The event class of a stored event, or DamagedRecordError naming it."""
         cls = event_class(stored_event.topic)
         if cls is None:
             raise _damaged(stored_event, f"unknown event type: {stored_event.topic!r}")
-        return cls.valid_at_in(self._payload(cls, stored_event))
+        return cls
 
     def _payload(self, cls: type[LedgerEvent], stored_event: StoredEvent) -> dict[str, Any]:
         """The stored fields, upcast to the event class's current version. Plain JSON, read
@@ -192,15 +195,8 @@ EVENTS_MODULE = "ledger.events:"
 
 
 def event_class(topic: str) -> type[LedgerEvent] | None:
-    """The ledger event class a stored topic names, or None. Only `ledger.events` is looked
-    in: a stored topic is data, and naming another module must not import it."""
-    if type(topic) is not str or not topic.startswith(EVENTS_MODULE):  # (a tampered row may hold bytes)
-        return None
-    try:
-        cls = resolve_topic(topic)
-    except (TopicError, ValueError, TypeError, AttributeError, ImportError):
-        return None
-    return cls if isinstance(cls, type) and issubclass(cls, LedgerEvent) else None
+    """The ledger event class a stored topic names, or None (only `ledger.events` is looked in)."""
+    return class_named(topic, EVENTS_MODULE, LedgerEvent)
 
 
 def marks_of(event: LedgerEvent) -> tuple[str, ...]:
